@@ -1,0 +1,68 @@
+# flask-prodready developer commands. Every install comes from requirements.lock.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+LOCK := requirements.lock
+UV_VERSION := 0.13.8
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: help venv install lock run test lint format typecheck docs pytest system-deps bench clean
+
+help: ## List the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "flask-prodready needs Python 3.11 or newer; set PYTHON=python3.11")'
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: $(LOCK) pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --editable .
+	touch $@
+
+venv: $(VENV)/.installed ## Create .venv and install everything from the lock file.
+
+install: venv ## Same as venv.
+
+lock: ## Regenerate requirements.lock from pyproject.toml (needs the package registry).
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet uv==$(UV_VERSION)
+	.lock-venv/bin/uv pip compile pyproject.toml --all-extras --group dev --universal \
+		--python-version 3.11 --generate-hashes --no-header --no-emit-index-url -o $(LOCK)
+	rm -rf .lock-venv
+
+run: venv ## Serve example_app with the dashboard on http://127.0.0.1:5000/_prod
+	$(BIN)/flask --app example_app run --debug --host $(HOST) --port $(PORT)
+
+system-deps: ## Under CI=true as root: apt-get the servers the suite drives.
+	@bash scripts/system-deps.sh
+
+lint: venv ## ruff check and ruff format --check.
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv ## Apply ruff's formatting and safe fixes.
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+typecheck: venv ## mypy --strict on the package and the dashboard.
+	$(BIN)/mypy --strict flask_prodready dashboard
+
+docs: venv ## Build the documentation with mkdocs --strict.
+	$(BIN)/mkdocs build --strict --quiet --site-dir build/site
+
+pytest: venv system-deps ## Only the pytest suite.
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test: lint typecheck docs pytest ## The whole suite: lint, types, docs and tests.
+
+bench: venv ## Run the benchmarks (not part of make test).
+	$(BIN)/python -m benchmarks
+
+clean: ## Remove the venv and build output.
+	rm -rf $(VENV) build dist site .lock-venv .mypy_cache .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,1 @@
+"""Benchmarks of flask-prodready's per-request cost against bare Flask; see README.md here."""

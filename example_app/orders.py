@@ -1,0 +1,77 @@
+"""The orders API: list, get, create and delete, documented with OpenAPI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+from marshmallow import Schema, fields, validate
+
+from .models import Order, db
+
+blueprint = Blueprint("orders", __name__, url_prefix="/api/orders", description="Orders")
+
+
+class OrderSchema(Schema):
+    """An order as the API shows it."""
+
+    id = fields.Integer(dump_only=True)
+    customer = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    item = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    quantity = fields.Integer(required=True, validate=validate.Range(min=1, max=1000))
+    created_at = fields.DateTime(dump_only=True)
+
+
+class OrderQuerySchema(Schema):
+    """Filters for the order list."""
+
+    customer = fields.String()
+
+
+@blueprint.route("/")
+class Orders(MethodView):
+    """The collection of orders."""
+
+    @blueprint.arguments(OrderQuerySchema, location="query")
+    @blueprint.response(200, OrderSchema(many=True))
+    def get(self, query: dict[str, Any]) -> list[Order]:
+        """List the newest orders, optionally of one customer."""
+        statement = db.select(Order).order_by(Order.id.desc())
+        if "customer" in query:
+            statement = statement.where(Order.customer == query["customer"])
+        limit = current_app.config["ORDERS_PAGE_SIZE"]
+        return list(db.session.scalars(statement.limit(limit)))
+
+    @blueprint.arguments(OrderSchema)
+    @blueprint.response(201, OrderSchema)
+    def post(self, data: dict[str, Any]) -> Order:
+        """Create an order."""
+        order = Order(**data)
+        db.session.add(order)
+        db.session.commit()
+        return order
+
+
+@blueprint.route("/<int:order_id>")
+class OrderById(MethodView):
+    """One order."""
+
+    @blueprint.response(200, OrderSchema)
+    def get(self, order_id: int) -> Order:
+        """Get one order."""
+        return _get_or_404(order_id)
+
+    @blueprint.response(204)
+    def delete(self, order_id: int) -> None:
+        """Delete one order."""
+        db.session.delete(_get_or_404(order_id))
+        db.session.commit()
+
+
+def _get_or_404(order_id: int) -> Order:
+    order = db.session.get(Order, order_id)
+    if order is None:
+        abort(404, message=f"order {order_id} does not exist")
+    return order

@@ -1,0 +1,134 @@
+"""The ``flask prodready`` command group: ``config`` and ``check``."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import Flask
+from flask.cli import AppGroup, ScriptInfo
+
+from .exceptions import ConfigError
+from .extension import get_state
+from .redaction import is_secret_key, redact
+from .settings import ENV_SWITCHER, LoadedSettings
+
+__all__ = ["prodready_cli"]
+
+#: The command group, registered on every app by ``init_app`` and as a Flask CLI plugin.
+prodready_cli = AppGroup("prodready", help="Inspect and check flask-prodready's set-up.")
+
+
+def _load_app() -> Flask:
+    """Load the app the way ``flask`` does, turning a ConfigError into exit status 1."""
+    info = click.get_current_context().ensure_object(ScriptInfo)
+    try:
+        return info.load_app()
+    except ConfigError as exc:
+        click.secho(str(exc), err=True, fg="red")
+        raise SystemExit(1) from None
+
+
+def _settings_rows(app: Flask, loaded: LoadedSettings) -> Iterator[tuple[str, Any, str]]:
+    internal = loaded.internal_keys()
+    for key in sorted(app.config.keys()):
+        if key in internal or key.endswith("_FOR_DYNACONF"):
+            continue
+        sources = loaded.sources(key)
+        yield key, redact(app.config.get(key), key=key), sources[0] if sources else "default"
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return value
+
+
+@prodready_cli.command("config", with_appcontext=False)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document for machines.")
+def config_command(as_json: bool) -> None:
+    """Print the effective settings, redacted, with where each value came from."""
+    app = _load_app()
+    with app.app_context():
+        loaded = get_state(app).settings
+        rows = list(_settings_rows(app, loaded))
+    if as_json:
+        document = {
+            "environment": loaded.environment,
+            "envvar_prefix": loaded.envvar_prefix,
+            "settings_files": [
+                {"path": str(path), "exists": path.is_file()} for path in loaded.settings_files
+            ],
+            "settings": {
+                key: {"value": _jsonable(value), "source": source} for key, value, source in rows
+            },
+        }
+        click.echo(json.dumps(document, indent=2, sort_keys=True))
+        return
+    click.echo(f"environment: {loaded.environment}  (chosen by {ENV_SWITCHER} or debug mode)")
+    click.echo(f"environment variables: {loaded.envvar_prefix}_<KEY>")
+    for path in loaded.settings_files:
+        click.echo(f"settings file: {path}{'' if path.is_file() else '  (not found)'}")
+    width = max((len(key) for key, _, _ in rows), default=0)
+    for key, value, source in rows:
+        click.echo(f"{key.ljust(width)}  {value!r}  [{source}]")
+
+
+@prodready_cli.command("check", with_appcontext=False)
+def check_command() -> None:
+    """Validate the settings: exit 0 when they are fine, 1 with the list of problems."""
+    app = _load_app()
+    loaded = get_state(app).settings
+    for warning in _warnings(loaded):
+        click.secho(f"warning: {warning}", err=True, fg="yellow")
+    click.echo(f"configuration ok (environment {loaded.environment})")
+
+
+def _warnings(loaded: LoadedSettings) -> Iterator[str]:
+    """Secrets in committed files, and secret files git would commit."""
+    if loaded.dynaconf is not None:
+        for meta, data in loaded.dynaconf.loaded_by_loaders.items():
+            path = Path(meta.identifier)
+            if meta.loader == "validator" or not path.is_file() or path.name.startswith(".secrets"):
+                continue
+            for key_path in _secret_paths(data):
+                top = key_path.split(".", 1)[0]
+                yield (
+                    f"{key_path} is set in {path.name} [{meta.env.lower()}], a file that is "
+                    f"usually committed; move it to .secrets.toml or the environment variable "
+                    f"{loaded.envvar(top)}"
+                )
+    secret_files = [p for p in loaded.settings_files if p.name.startswith(".secrets")]
+    yield from _not_ignored([*secret_files, loaded.dotenv_path])
+
+
+def _secret_paths(data: Mapping[str, Any], parent: str = "") -> Iterator[str]:
+    for key, value in data.items():
+        path = f"{parent}.{key}" if parent else str(key)
+        if is_secret_key(key) and value not in (None, "") and not isinstance(value, bool):
+            yield path
+        elif isinstance(value, Mapping):
+            yield from _secret_paths(value, path)
+
+
+def _not_ignored(paths: list[Path]) -> Iterator[str]:
+    git = shutil.which("git")
+    if git is None or not paths:
+        return
+    for path in paths:
+        result = subprocess.run(
+            [git, "-C", str(path.parent), "check-ignore", "-q", path.name],
+            capture_output=True,
+            check=False,
+        )
+        if result.returncode == 1:
+            yield (
+                f"{path} is not git-ignored; add {path.name} to .gitignore so it is never committed"
+            )

@@ -1,0 +1,203 @@
+"""The :class:`ProdReady` extension: ``init_app`` wires the parts in a fixed order."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from dynaconf.validator import Validator
+from flask import Flask, current_app
+
+from .exceptions import NotInitialisedError, SetupError
+from .settings import DEFAULT_ENVVAR_PREFIX, SETTINGS, LoadedSettings, load_settings
+
+__all__ = ["EXTENSION_KEY", "PARTS", "Part", "ProdReady", "ProdReadyState", "get_state"]
+
+#: The key of the extension's state in ``app.extensions``.
+EXTENSION_KEY = "prodready"
+
+_SETTING_NAMES = frozenset(setting.name for setting in SETTINGS)
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of the extension, registered by ``init_app`` when its setting is on.
+
+    :param name: the part's name, e.g. ``dashboard``.
+    :param setting: the boolean setting that switches it on, e.g.
+        ``PRODREADY_DASHBOARD_ENABLED``.
+    :param init: ``module:function`` called as ``function(app, state)``; the module is only
+        imported when the part is on.
+
+    .. versionadded:: 0.1
+    """
+
+    name: str
+    setting: str
+    init: str
+
+    def load(self) -> Callable[[Flask, ProdReadyState], None]:
+        """Import and return the part's set-up function."""
+        module_name, _, function_name = self.init.partition(":")
+        module = importlib.import_module(module_name)
+        function: Callable[[Flask, ProdReadyState], None] = getattr(module, function_name)
+        return function
+
+
+#: The parts, in the order ``init_app`` registers them. Settings come first, before any
+#: part, because every part reads them.
+PARTS: tuple[Part, ...] = (
+    Part("dashboard", "PRODREADY_DASHBOARD_ENABLED", "flask_prodready.dashboard:init_dashboard"),
+)
+
+
+@dataclass(frozen=True)
+class ProdReadyState:
+    """Everything flask-prodready knows about one app, in ``app.extensions["prodready"]``.
+
+    :param extension: the :class:`ProdReady` object that set the app up.
+    :param settings: how the settings were loaded, their sources and the typed
+        ``PRODREADY_*`` values.
+    :param parts: the names of the parts that were registered, in order.
+
+    .. versionadded:: 0.1
+    """
+
+    extension: ProdReady
+    settings: LoadedSettings
+    parts: tuple[str, ...]
+
+    @property
+    def environment(self) -> str:
+        """The settings environment, e.g. ``production``."""
+        return self.settings.environment
+
+    def setting(self, name: str) -> Any:
+        """The validated value of the ``PRODREADY_*`` setting ``name``."""
+        return self.settings.values[name]
+
+
+class ProdReady:
+    """Make a Flask app production-ready: settings, and the parts switched on by them.
+
+    ::
+
+        app = Flask(__name__)
+        prodready = ProdReady(app)
+
+        # or, in an app factory
+        prodready = ProdReady(validators=[Validator("DATABASE_URL", must_exist=True)])
+
+        def create_app():
+            app = Flask(__name__)
+            prodready.init_app(app)
+            return app
+
+    The object stores no app: one ``ProdReady`` serves any number of apps, each with its
+    own settings and state in ``app.extensions["prodready"]``.
+
+    :param app: the app to set up now; leave it out and call :meth:`init_app` later.
+    :param validators: dynaconf validators for the app's own settings, checked at start-up
+        together with the extension's.
+    :param settings_files: settings files to read instead of ``settings.toml`` and
+        ``.secrets.toml``; relative paths are relative to ``app.root_path``.
+    :param envvar_prefix: prefix of the environment variables that override settings
+        (``FLASK_DATABASE_URL`` sets ``DATABASE_URL``).
+    :param overrides: extension settings that win over every other source, named with or
+        without the ``PRODREADY_`` prefix, e.g. ``dashboard_enabled=False``.
+    :raises TypeError: for an override that names no setting.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(
+        self,
+        app: Flask | None = None,
+        *,
+        validators: Iterable[Validator] = (),
+        settings_files: Sequence[str | os.PathLike[str]] | None = None,
+        envvar_prefix: str = DEFAULT_ENVVAR_PREFIX,
+        **overrides: Any,
+    ) -> None:
+        self.validators: tuple[Validator, ...] = tuple(validators)
+        for validator in self.validators:
+            if not isinstance(validator, Validator):
+                raise TypeError(
+                    f"validators must be dynaconf Validator objects, got {type(validator).__name__}"
+                )
+        self.settings_files = None if settings_files is None else tuple(settings_files)
+        self.envvar_prefix = envvar_prefix
+        self.overrides: Mapping[str, Any] = MappingProxyType(_normalise_overrides(overrides))
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Load and validate the settings of ``app``, then register the parts that are on.
+
+        All start-up work happens here, once.
+
+        :param app: the app to set up.
+        :raises SetupError: if flask-prodready was already set up on ``app``.
+        :raises ConfigError: if the settings are missing, malformed or invalid.
+        """
+        if EXTENSION_KEY in app.extensions:
+            raise SetupError(
+                f"flask-prodready is already set up on the app {app.name!r}. Call init_app "
+                "once per app: with ProdReady(app), do not also call init_app(app)."
+            )
+        loaded = load_settings(
+            app,
+            settings_files=self.settings_files,
+            envvar_prefix=self.envvar_prefix,
+            validators=self.validators,
+            overrides=self.overrides,
+        )
+        enabled = tuple(part for part in PARTS if loaded.values[part.setting])
+        state = ProdReadyState(self, loaded, tuple(part.name for part in enabled))
+        app.extensions[EXTENSION_KEY] = state
+        for part in enabled:
+            part.load()(app, state)
+        from .cli import prodready_cli
+
+        app.cli.add_command(prodready_cli)
+
+    def __repr__(self) -> str:
+        return f"<ProdReady envvar_prefix={self.envvar_prefix!r}>"
+
+
+def get_state(app: Flask | None = None) -> ProdReadyState:
+    """The flask-prodready state of ``app``, or of the current app.
+
+    :param app: the app; defaults to :data:`flask.current_app`.
+    :raises NotInitialisedError: if flask-prodready was not set up on the app.
+
+    .. versionadded:: 0.1
+    """
+    target = app if app is not None else current_app._get_current_object()  # type: ignore[attr-defined]
+    try:
+        state: ProdReadyState = target.extensions[EXTENSION_KEY]
+    except KeyError:
+        raise NotInitialisedError(
+            f"flask-prodready is not set up on the app {target.name!r}. Did you forget to "
+            "call ProdReady(app) or prodready.init_app(app)?"
+        ) from None
+    return state
+
+
+def _normalise_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    normalised = {}
+    for name, value in overrides.items():
+        key = name.upper()
+        if not key.startswith("PRODREADY_"):
+            key = f"PRODREADY_{key}"
+        if key not in _SETTING_NAMES:
+            close = difflib.get_close_matches(key, _SETTING_NAMES, n=1)
+            hint = f"; did you mean {close[0].removeprefix('PRODREADY_').lower()}?" if close else ""
+            raise TypeError(f"ProdReady() got an unknown setting {name!r}{hint}")
+        normalised[key] = value
+    return normalised

@@ -1,0 +1,102 @@
+"""Redaction of secrets, used everywhere flask-prodready shows settings or context.
+
+One rule serves logs, error records, the CLI and the dashboard alike: a value is hidden
+when its key *looks* secret (see :data:`SECRET_KEY_PARTS`), at any depth of nested mappings
+and sequences, and a password inside a URL (``postgresql://user:pw@host/db``) is hidden in
+any string.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["REDACTED", "SECRET_KEY_PARTS", "is_secret_key", "redact", "redact_url_passwords"]
+
+#: What a redacted value is replaced by.
+REDACTED = "***"
+
+#: A key whose name contains any of these (case-insensitive) has its value redacted.
+SECRET_KEY_PARTS: tuple[str, ...] = (
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "key",
+    "credential",
+    "dsn",
+    "cookie",
+    "authorization",
+    "session",
+)
+
+_SECRET_KEY_RE = re.compile("|".join(SECRET_KEY_PARTS), re.IGNORECASE)
+
+# scheme://user:password@host — the password may itself hold "@" (badly quoted), so the
+# match runs to the last "@" before the host part.
+_URL_PASSWORD_RE = re.compile(
+    r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@]*:)(?P<password>\S*?)@"
+    r"(?=[^\s@/?#]*(?:[/?#\s]|$))"
+)
+
+
+def is_secret_key(key: object) -> bool:
+    """Tell whether a key's name looks secret, so that its value must be hidden.
+
+    ::
+
+        >>> is_secret_key("DATABASE_PASSWORD"), is_secret_key("PORT")
+        (True, False)
+
+    :param key: a mapping key; keys that are not strings are never secret.
+
+    .. versionadded:: 0.1
+    """
+    return isinstance(key, str) and _SECRET_KEY_RE.search(key) is not None
+
+
+def redact_url_passwords(text: str) -> str:
+    """Hide the password of every URL in ``text``, keeping scheme, user and host.
+
+    ::
+
+        >>> redact_url_passwords("postgresql://app:hunter2@db:5432/shop")
+        'postgresql://app:***@db:5432/shop'
+
+    .. versionadded:: 0.1
+    """
+    return _URL_PASSWORD_RE.sub(rf"\g<head>{REDACTED}@", text)
+
+
+def redact(value: Any, *, key: object = None) -> Any:
+    """Return a copy of ``value`` with secrets hidden, at any depth.
+
+    Mappings are copied into plain dicts, lists and tuples keep their type; the value of a
+    secret-looking key becomes :data:`REDACTED` (``None`` and booleans are kept, as they
+    cannot hold a secret), and URL passwords in strings are hidden. Anything else is
+    returned as it is.
+
+    ::
+
+        >>> redact({"db": {"url": "redis://:pw@cache:6379/0", "password": "pw"}, "port": 80})
+        {'db': {'url': 'redis://:***@cache:6379/0', 'password': '***'}, 'port': 80}
+
+    :param value: the data to redact; it is never modified.
+    :param key: the key ``value`` is stored under, if any.
+
+    .. versionadded:: 0.1
+    """
+    if is_secret_key(key) and value is not None and not isinstance(value, bool):
+        return REDACTED
+    if isinstance(value, str):
+        return redact_url_passwords(value)
+    if isinstance(value, Mapping):
+        return {k: redact(v, key=k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(redact(item) for item in value)
+    if isinstance(value, set | frozenset):
+        return type(value)(redact(item) for item in value)
+    return value

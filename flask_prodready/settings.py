@@ -1,0 +1,654 @@
+"""Settings: dynaconf loading, the ``PRODREADY_*`` schema, casting and start-up validation.
+
+Where a value comes from, lowest precedence first:
+
+1. the defaults of :data:`SETTINGS` (and Flask's own defaults, and anything the app put in
+   ``app.config`` before ``init_app``);
+2. ``settings.toml``, then ``.secrets.toml``, found next to the app (``app.root_path``, never
+   the current working directory): the ``[default]`` table, then the table of the current
+   environment (``[development]``, ``[production]``, or any other name);
+3. environment variables named ``<prefix>_<KEY>`` (prefix ``FLASK`` unless changed), including
+   those a ``.env`` file next to the app defines;
+4. keyword overrides given to :class:`~flask_prodready.ProdReady`.
+
+The environment is the value of ``PRODREADY_ENV``; without it, ``development`` when the
+Flask app runs in debug mode and ``production`` otherwise.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import tomllib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dynaconf.contrib import FlaskDynaconf
+from dynaconf.loaders.base import SourceMetadata
+from dynaconf.utils.functional import empty
+from dynaconf.utils.parse_conf import boolean_fix, parse_conf_data
+from dynaconf.validator import CombinedValidator, ValidationError, Validator
+from dynaconf.vendor.dotenv import dotenv_values
+from flask import Flask
+
+from .exceptions import ConfigError, ConfigProblem
+from .redaction import is_secret_key, redact
+
+__all__ = [
+    "DEFAULT_ENVVAR_PREFIX",
+    "DEFAULT_SETTINGS_FILES",
+    "DOTENV_FILE",
+    "ENV_SWITCHER",
+    "SETTINGS",
+    "LoadedSettings",
+    "Setting",
+    "load_settings",
+    "resolve_environment",
+]
+
+#: Environment variable that selects the settings environment.
+ENV_SWITCHER = "PRODREADY_ENV"
+#: Prefix of the environment variables that override settings (``FLASK_PORT`` sets ``PORT``).
+DEFAULT_ENVVAR_PREFIX = "FLASK"
+#: Settings files read, relative to ``app.root_path``, later ones winning.
+DEFAULT_SETTINGS_FILES: tuple[str, ...] = ("settings.toml", ".secrets.toml")
+#: The dotenv file read, relative to ``app.root_path``, when it exists.
+DOTENV_FILE = ".env"
+#: Environment used when ``PRODREADY_ENV`` is unset and the app runs in debug mode.
+DEVELOPMENT = "development"
+#: Environment used when ``PRODREADY_ENV`` is unset and the app does not run in debug mode.
+PRODUCTION = "production"
+
+_ENV_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+_PREFIX_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_TRUE = frozenset({"true", "yes", "on", "1"})
+_FALSE = frozenset({"false", "no", "off", "0"})
+# Where a loaded value came from, as dynaconf's loaders name it; used to say where to fix it.
+_OVERRIDES_LOADER = "prodready_overrides"
+# Validators record the defaults they apply under these loaders.
+_DEFAULT_LOADERS = frozenset({"validator", "setdefault"})
+_FILE_LOADERS = frozenset({"toml", "yaml", "json", "ini", "py"})
+_DYNACONF_SUFFIX = "_FOR_DYNACONF"
+_INTERNAL_IDENTIFIERS = frozenset({"default_settings", "init_kwargs", "settings_module_method"})
+
+
+class _Cast:
+    """A settings type: turns a loaded value into the typed value, or raises ``ValueError``."""
+
+    def __init__(self, expected: str, convert: Callable[[Any], Any]) -> None:
+        self.expected = expected
+        self._convert = convert
+        self.__name__ = expected
+
+    def __call__(self, value: Any) -> Any:
+        return self._convert(value)
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+    raise ValueError(value)
+
+
+def _to_int(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
+        return int(value)
+    raise ValueError(value)
+
+
+def _to_str(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    raise ValueError(value)
+
+
+def _to_url_prefix(value: Any) -> str:
+    text = _to_str(value)
+    if re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", text):
+        return text
+    raise ValueError(value)
+
+
+BOOL = _Cast("a boolean (true/false, yes/no, on/off or 1/0)", _to_bool)
+INT = _Cast("a whole number", _to_int)
+STR = _Cast("a string", _to_str)
+URL_PREFIX = _Cast('a URL path such as "/_prod" (starts with "/", no trailing "/")', _to_url_prefix)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting of the extension: its key, default, type and meaning.
+
+    :param name: the key in ``app.config`` and the settings files, e.g.
+        ``PRODREADY_DASHBOARD_ENABLED``.
+    :param default: the value used when no source sets it.
+    :param cast: the type, which also turns text from environment variables into the value.
+    :param doc: what the setting does, as shown in the configuration reference.
+
+    .. versionadded:: 0.1
+    """
+
+    name: str
+    default: Any
+    cast: _Cast
+    doc: str
+
+    @property
+    def expected(self) -> str:
+        """What a valid value looks like, in words."""
+        return self.cast.expected
+
+    def validator(self) -> Validator:
+        """The dynaconf validator that applies the default and casts the value."""
+        return Validator(
+            self.name, default=self.default, cast=self.cast, description=self.cast.expected
+        )
+
+
+#: Every setting of the extension, in the order of the configuration reference.
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "PRODREADY_CONFIG_ENABLED",
+        True,
+        BOOL,
+        "Load settings files, `.env` and environment variables with dynaconf. When off, "
+        "`app.config` is used as the app filled it; the `PRODREADY_*` keys are still validated.",
+    ),
+    Setting(
+        "PRODREADY_ALLOW_DEBUG_IN_PRODUCTION",
+        False,
+        BOOL,
+        "Start even though `DEBUG` is true in the `production` environment. Debug mode runs "
+        "the interactive debugger, which executes code sent by any client: never set this on "
+        "a server that is reachable by others.",
+    ),
+    Setting(
+        "PRODREADY_DASHBOARD_ENABLED",
+        True,
+        BOOL,
+        "Register the `/_prod` dashboard blueprint.",
+    ),
+    Setting(
+        "PRODREADY_DASHBOARD_URL_PREFIX",
+        "/_prod",
+        URL_PREFIX,
+        "Where the dashboard is mounted.",
+    ),
+)
+
+_SETTINGS_BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
+
+
+@dataclass(frozen=True)
+class LoadedSettings:
+    """What :func:`load_settings` found: the environment and the sources it read.
+
+    :param environment: the settings environment, e.g. ``production``.
+    :param envvar_prefix: the prefix of overriding environment variables, e.g. ``FLASK``.
+    :param settings_files: the settings files looked for, in order (they may not exist).
+    :param dotenv_path: the ``.env`` file looked for.
+    :param dynaconf: the dynaconf settings object, or ``None`` when
+        ``PRODREADY_CONFIG_ENABLED`` is off.
+    :param values: the validated, typed ``PRODREADY_*`` settings.
+
+    .. versionadded:: 0.1
+    """
+
+    environment: str
+    envvar_prefix: str
+    settings_files: tuple[Path, ...]
+    dotenv_path: Path
+    dynaconf: Any
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+    def internal_keys(self) -> set[str]:
+        """The names of dynaconf's own settings, which are not the app's."""
+        if self.dynaconf is None:
+            return set()
+        keys: set[str] = set()
+        for meta, data in self.dynaconf.loaded_by_loaders.items():
+            if meta.identifier in _INTERNAL_IDENTIFIERS:
+                keys.update(str(key).upper() for key in data)
+                renamed = data.get("RENAMED_VARS")
+                if isinstance(renamed, Mapping):
+                    keys.update(renamed)
+        return keys
+
+    def envvar(self, key: str) -> str:
+        """The environment variable that overrides ``key``, e.g. ``FLASK_PORT`` for ``PORT``."""
+        return f"{self.envvar_prefix}_{key.upper()}"
+
+    def sources(self, key: str) -> list[str]:
+        """Where the value of ``key`` was set, newest (the one in force) first.
+
+        Each entry is ``"<file> [<environment>]"``, ``"environment variable <NAME>"`` or
+        ``"keyword argument"``; the list is empty for defaults.
+        """
+        if self.dynaconf is None:
+            return []
+        found: list[str] = []
+        upper = key.upper()
+        for meta, data in reversed(list(self.dynaconf.loaded_by_loaders.items())):
+            if meta.identifier in _INTERNAL_IDENTIFIERS or upper not in _upper_keys(data):
+                continue
+            source = self._describe_source(meta.loader, meta.identifier, meta.env, upper)
+            if source is not None and source not in found:
+                found.append(source)
+        return found
+
+    def _describe_source(self, loader: str, identifier: str, env: str, key: str) -> str | None:
+        if loader.startswith("env"):
+            return f"environment variable {identifier}_{key}"
+        if identifier == _OVERRIDES_LOADER:
+            return "keyword argument"
+        if loader in _DEFAULT_LOADERS or identifier == "validator":
+            return None
+        if loader in _FILE_LOADERS:
+            return f"{identifier} [{env.lower()}]"
+        return "app code (app.config)"
+
+    def where_to_set(self, key: str) -> str:
+        """Where a value for ``key`` can be set, in words, for messages."""
+        envvar = self.envvar(key)
+        if self.dynaconf is None:
+            return "set it in app.config before init_app (PRODREADY_CONFIG_ENABLED is off)"
+        tables = f"[{self.environment}] or [default]"
+        files = " or ".join(str(path) for path in self.settings_files)
+        if not files:
+            return f"set it with the environment variable {envvar}"
+        return f"set it in {files} under {tables}, or with the environment variable {envvar}"
+
+    def where_set(self, key: str) -> str:
+        """Where the value in force for ``key`` was set, for messages."""
+        sources = self.sources(key)
+        if sources:
+            return f"it is set by {sources[0]}"
+        return self.where_to_set(key)
+
+
+def _upper_keys(data: Mapping[str, Any]) -> set[str]:
+    return {str(k).upper() for k in data}
+
+
+def resolve_environment(app: Flask) -> str:
+    """The settings environment for ``app``: ``PRODREADY_ENV``, else from debug mode.
+
+    :param app: the app being set up; its ``debug`` flag picks ``development`` or
+        ``production`` when ``PRODREADY_ENV`` is unset or empty.
+
+    .. versionadded:: 0.1
+    """
+    chosen = os.environ.get(ENV_SWITCHER, "").strip()
+    if chosen:
+        return chosen.lower()
+    return DEVELOPMENT if app.debug else PRODUCTION
+
+
+def load_settings(
+    app: Flask,
+    *,
+    settings_files: Sequence[str | os.PathLike[str]] | None = None,
+    envvar_prefix: str = DEFAULT_ENVVAR_PREFIX,
+    validators: Iterable[Validator] = (),
+    overrides: Mapping[str, Any] | None = None,
+) -> LoadedSettings:
+    """Load, cast and validate the settings of ``app``; raise one error for every problem.
+
+    With ``PRODREADY_CONFIG_ENABLED`` on (the default) this installs dynaconf's
+    ``FlaskDynaconf`` on the app, so ``app.config`` reads the settings files and the
+    environment as described in this module's documentation.
+
+    :param app: the app to configure.
+    :param settings_files: settings files to read instead of :data:`DEFAULT_SETTINGS_FILES`;
+        relative paths are taken relative to ``app.root_path``.
+    :param envvar_prefix: prefix of overriding environment variables.
+    :param validators: the app's own dynaconf validators, checked with the extension's.
+    :param overrides: settings that win over every other source.
+    :raises ConfigError: naming every problem found, with where to fix each.
+
+    .. versionadded:: 0.1
+    """
+    overrides = dict(overrides or {})
+    environment = resolve_environment(app)
+    prefix = envvar_prefix.upper()
+    root = Path(app.root_path)
+    files = tuple(
+        _resolve(root, name)
+        for name in (settings_files if settings_files is not None else DEFAULT_SETTINGS_FILES)
+    )
+    dotenv_path = root / DOTENV_FILE
+    problems: list[ConfigProblem] = []
+    if not _ENV_NAME_RE.match(environment):
+        problems.append(
+            ConfigProblem(
+                ENV_SWITCHER,
+                "expected an environment name of letters, digits, '-' and '_'",
+                f"fix the environment variable {ENV_SWITCHER}",
+            )
+        )
+    if not _PREFIX_RE.match(prefix):
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    "envvar_prefix",
+                    f"expected letters, digits and '_', got {envvar_prefix!r}",
+                    "fix the envvar_prefix argument of ProdReady",
+                )
+            ]
+        )
+
+    config_enabled = _config_enabled(app, overrides)
+    dynaconf_settings: Any = None
+    if config_enabled and not problems:
+        _load_dotenv(dotenv_path)
+        problems.extend(_check_files(files))
+        problems.extend(_check_environment_variables(prefix))
+        if not problems:
+            dynaconf_settings = _install_dynaconf(app, files, environment, prefix, problems)
+            if dynaconf_settings is not None:
+                _keep_text_of_string_settings(dynaconf_settings, prefix, validators)
+    if problems:
+        raise ConfigError(problems, environment)
+
+    loaded = LoadedSettings(environment, prefix, files, dotenv_path, dynaconf_settings)
+    _apply_overrides(app, loaded, overrides)
+    target: Any = dynaconf_settings if dynaconf_settings is not None else app.config
+    for validator in [setting.validator() for setting in SETTINGS] + list(validators):
+        problems.extend(_run_validator(validator, target, loaded))
+    if not problems:
+        problems.extend(_check_debug(app, loaded))
+    if problems:
+        raise ConfigError(problems, environment)
+    if dynaconf_settings is not None:
+        _settle_config(app, loaded)
+    values = {setting.name: app.config[setting.name] for setting in SETTINGS}
+    return LoadedSettings(environment, prefix, files, dotenv_path, dynaconf_settings, values)
+
+
+def _settle_config(app: Flask, loaded: LoadedSettings) -> None:
+    """Give the app a plain Flask config holding the loaded values.
+
+    Flask reads ``app.config`` several times per request, and each read through dynaconf
+    costs microseconds; the loaded values do not change after start-up, so requests read a
+    plain dict. dynaconf stays at ``app.dynaconf`` and in the state, for inspection.
+    """
+    internal = loaded.internal_keys()
+    values = {
+        key: _plain(value)
+        for key, value in app.config.items()
+        if key not in internal and not key.endswith(_DYNACONF_SUFFIX)
+    }
+    config = app.config_class(app.root_path, app.default_config)
+    config.update(values)
+    app.config = config
+
+
+def _plain(value: Any) -> Any:
+    """dynaconf's Box and BoxList as plain dicts and lists, at any depth."""
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _resolve(root: Path, name: str | os.PathLike[str]) -> Path:
+    path = Path(name)
+    return path if path.is_absolute() else root / path
+
+
+def _config_enabled(app: Flask, overrides: Mapping[str, Any]) -> bool:
+    key = "PRODREADY_CONFIG_ENABLED"
+    raw = overrides.get(key, app.config.get(key, True))
+    try:
+        return _to_bool(raw)
+    except ValueError:
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    key, f"expected {BOOL.expected}", "fix the keyword argument or app.config"
+                )
+            ]
+        ) from None
+
+
+def _load_dotenv(path: Path) -> None:
+    """Put the variables of ``.env`` into the environment, never over ones already set."""
+    if not path.is_file():
+        return
+    for name, value in dotenv_values(str(path)).items():  # type: ignore[no-untyped-call]
+        if value is not None:
+            os.environ.setdefault(name, value)
+
+
+def _check_files(files: Sequence[Path]) -> list[ConfigProblem]:
+    problems = []
+    for path in files:
+        if path.suffix != ".toml" or not path.is_file():
+            continue
+        try:
+            tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            problems.append(
+                ConfigProblem(str(path), f"is not valid TOML: {exc}", "fix the file's syntax")
+            )
+        except OSError as exc:
+            problems.append(
+                ConfigProblem(str(path), f"cannot be read: {exc.strerror}", "fix its permissions")
+            )
+    return problems
+
+
+def _check_environment_variables(prefix: str) -> list[ConfigProblem]:
+    """Parse every overriding variable as dynaconf will, to name the one that is malformed."""
+    problems = []
+    for name, value in sorted(os.environ.items()):
+        if not name.startswith(f"{prefix}_") or not value.startswith("@"):
+            continue
+        try:
+            parse_conf_data(boolean_fix(value), tomlfy=True)
+        except Exception as exc:  # dynaconf raises several types; the value must stay hidden
+            marker = value.split(maxsplit=1)[0]
+            problems.append(
+                ConfigProblem(
+                    name,
+                    f"the {marker} value cannot be parsed ({type(exc).__name__})",
+                    f"fix the environment variable {name}",
+                )
+            )
+    return problems
+
+
+def _install_dynaconf(
+    app: Flask,
+    files: Sequence[Path],
+    environment: str,
+    prefix: str,
+    problems: list[ConfigProblem],
+) -> Any:
+    try:
+        extension = FlaskDynaconf(
+            app,
+            settings_files=[str(path) for path in files],
+            default_settings_paths=[],
+            environments=True,
+            env=environment,
+            env_switcher=ENV_SWITCHER,
+            envvar_prefix=prefix,
+            load_dotenv=False,
+            root_path=app.root_path,
+        )
+    except Exception as exc:  # a loader failed in a way the checks above did not foresee
+        problems.append(
+            ConfigProblem(
+                ", ".join(str(path) for path in files) or "settings",
+                f"could not be loaded ({type(exc).__name__})",
+                "check the files' syntax and the environment variables",
+            )
+        )
+        return None
+    return extension.settings
+
+
+def _keep_text_of_string_settings(
+    settings: Any, prefix: str, validators: Iterable[Validator]
+) -> None:
+    """Keep the exact text of environment variables for secrets and declared strings.
+
+    dynaconf reads ``FLASK_DB_PASSWORD=123456`` as the integer 123456; a password must stay
+    the string ``"123456"``. Values with an explicit ``@`` marker are left as dynaconf read them.
+    """
+    declared = {s.name for s in SETTINGS if s.cast is STR or s.cast is URL_PREFIX}
+    for validator in validators:
+        if validator.operations.get("is_type_of") in (str, "str"):
+            declared.update(name.upper() for name in validator.names)
+    start = len(prefix) + 1
+    source = SourceMetadata("env_global", prefix, "global")
+    for name, text in os.environ.items():
+        if not name.startswith(f"{prefix}_") or text.startswith("@"):
+            continue
+        key = name[start:]
+        if (is_secret_key(key) or key.upper() in declared) and settings.get(key) != text:
+            settings.set(key, text, loader_identifier=source)
+
+
+def _apply_overrides(app: Flask, loaded: LoadedSettings, overrides: Mapping[str, Any]) -> None:
+    for key, value in overrides.items():
+        if loaded.dynaconf is not None:
+            loaded.dynaconf.set(key, value, loader_identifier=_OVERRIDES_LOADER)
+        else:
+            app.config[key] = value
+
+
+def _run_validator(
+    validator: Validator, target: Any, loaded: LoadedSettings
+) -> list[ConfigProblem]:
+    """Run one validator, name by name, turning failures into problems without values."""
+    if isinstance(validator, CombinedValidator):
+        try:
+            validator.validate(target)
+        except ValidationError:
+            names = sorted({n for v in validator.validators for n in getattr(v, "names", ())})
+            key = " / ".join(names) or "settings"
+            return [
+                ConfigProblem(
+                    key,
+                    "the combined validator failed",
+                    loaded.where_to_set(names[0] if names else key),
+                )
+            ]
+        return []
+    problems = []
+    for name in validator.names:
+        if isinstance(target, dict) and name not in target and validator.default is not empty:
+            # dynaconf casts ``target.get(name)`` for plain dicts, before it stores the default.
+            target[name] = validator.default
+        single = copy.copy(validator)
+        single.names = (name,)
+        try:
+            single.validate(target)
+        except ValidationError:
+            problems.append(_problem(name, validator, target, loaded))
+        except (ValueError, TypeError):
+            problems.append(_problem(name, validator, target, loaded))
+    return problems
+
+
+def _problem(name: str, validator: Validator, target: Any, loaded: LoadedSettings) -> ConfigProblem:
+    key = name.upper()
+    missing = object()
+    value = target.get(name, missing)
+    if value is missing:
+        return ConfigProblem(key, "is required but not set", loaded.where_to_set(key))
+    expected = _expectation(key, validator)
+    return ConfigProblem(
+        key, f"expected {expected}, got {_show(key, value)}", loaded.where_set(key)
+    )
+
+
+_OPERATION_TEXT: dict[str, str] = {
+    "eq": "equal to {!r}",
+    "ne": "not equal to {!r}",
+    "gt": "greater than {!r}",
+    "lt": "less than {!r}",
+    "gte": "at least {!r}",
+    "lte": "at most {!r}",
+    "is_in": "one of {!r}",
+    "is_not_in": "none of {!r}",
+    "identity": "identical to {!r}",
+    "cont": "containing {!r}",
+    "len_eq": "of length {!r}",
+    "len_ne": "not of length {!r}",
+    "len_min": "at least {!r} long",
+    "len_max": "at most {!r} long",
+    "startswith": "starting with {!r}",
+    "endswith": "ending with {!r}",
+}
+_SAFE_FOR_SECRETS = frozenset({"len_eq", "len_ne", "len_min", "len_max"})
+
+
+def _expectation(key: str, validator: Validator) -> str:
+    if validator.description:
+        return str(validator.description)
+    secret = is_secret_key(key)
+    parts = []
+    for operation, operand in validator.operations.items():
+        if operation == "is_type_of":
+            type_name = getattr(operand, "__name__", str(operand))
+            parts.append(f"a value of type {type_name}")
+        elif secret and operation not in _SAFE_FOR_SECRETS:
+            parts.append("a value that passes its validator")
+        else:
+            parts.append(_OPERATION_TEXT.get(operation, operation + " {!r}").format(operand))
+    if validator.condition is not None:
+        parts.append(
+            f"a value for which {getattr(validator.condition, '__name__', 'the condition')} holds"
+        )
+    return " and ".join(dict.fromkeys(parts)) or "a valid value"
+
+
+def _show(key: str, value: Any) -> str:
+    if is_secret_key(key):
+        return f"a {type(value).__name__} (value hidden)"
+    text = repr(redact(value))
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{text} ({type(value).__name__})"
+
+
+def _check_debug(app: Flask, loaded: LoadedSettings) -> list[ConfigProblem]:
+    allowed = app.config.get("PRODREADY_ALLOW_DEBUG_IN_PRODUCTION")
+    if loaded.environment != PRODUCTION or not app.debug or allowed:
+        return []
+    return [
+        ConfigProblem(
+            "DEBUG",
+            "debug mode is on in the production environment; the debugger runs code sent by "
+            "any client",
+            f"{loaded.where_set('DEBUG')}; turn it off, choose another environment with "
+            f"{ENV_SWITCHER}, or set PRODREADY_ALLOW_DEBUG_IN_PRODUCTION = true if you accept "
+            "the risk",
+        )
+    ]
+
+
+def setting(name: str) -> Setting:
+    """The :class:`Setting` called ``name``; raises ``KeyError`` naming the known ones."""
+    try:
+        return _SETTINGS_BY_NAME[name]
+    except KeyError:
+        known = ", ".join(_SETTINGS_BY_NAME)
+        raise KeyError(f"{name!r} is not a flask-prodready setting; known: {known}") from None

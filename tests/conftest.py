@@ -1,0 +1,94 @@
+"""Shared fixtures: a clean environment per test, apps built from settings files on disk."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from example_app import create_app
+from flask_prodready import ProdReady
+
+_OWNED_PREFIXES = ("FLASK_", "PRODREADY_", "DYNACONF_", "EXAMPLE_")
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment() -> Iterator[None]:
+    """Each test starts without settings variables and leaves os.environ as it found it.
+
+    dynaconf and ``.env`` files write into ``os.environ``, so a snapshot is restored.
+    """
+    saved = dict(os.environ)
+    for name in list(os.environ):
+        if name.startswith(_OWNED_PREFIXES):
+            del os.environ[name]
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def in_ci() -> bool:
+    """True under CI, where a missing external part fails instead of skipping."""
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require_executable(name: str, install_hint: str) -> str:
+    """The path of ``name``; under CI a missing one fails, elsewhere the test skips."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed; {install_hint}"
+        if in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+class AppDir:
+    """A folder standing for an app's package: settings files go in, apps come out."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def write(self, name: str, text: str) -> Path:
+        """Write ``text`` (dedented) to the file ``name`` in the app's folder."""
+        path = self.root / name
+        path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+        return path
+
+    def flask(self, *, debug: bool = False) -> Flask:
+        """A bare Flask app whose root path is this folder."""
+        app = Flask("settings_test_app", root_path=str(self.root))
+        app.debug = debug
+        return app
+
+    def app(self, *, debug: bool = False, **kwargs: Any) -> Flask:
+        """A Flask app in this folder with ProdReady(app, **kwargs) set up."""
+        app = self.flask(debug=debug)
+        ProdReady(app, **kwargs)
+        return app
+
+
+@pytest.fixture
+def app_dir(tmp_path: Path) -> AppDir:
+    """An empty app folder away from the current working directory."""
+    root = tmp_path / "project" / "myapp"
+    root.mkdir(parents=True)
+    return AppDir(root)
+
+
+@pytest.fixture
+def app(monkeypatch: pytest.MonkeyPatch) -> Flask:
+    """The example app on an in-memory database, for pytest-flask's ``client``."""
+    monkeypatch.setenv("FLASK_SQLALCHEMY_DATABASE_URI", "sqlite://")
+    application = create_app()
+    application.config["TESTING"] = True
+    return application
+
+
+MakeApp = Callable[..., Flask]

@@ -1,0 +1,101 @@
+"""The example app starts and serves its API, its OpenAPI document and the dashboard."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+
+from flask_prodready import get_state
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_orders_can_be_created_listed_fetched_and_deleted(client: FlaskClient) -> None:
+    created = client.post("/api/orders/", json={"customer": "ada", "item": "gear", "quantity": 3})
+    assert created.status_code == 201
+    order = created.get_json()
+    assert order["customer"] == "ada"
+    assert client.get("/api/orders/").get_json() == [order]
+    assert client.get(f"/api/orders/{order['id']}").get_json() == order
+    assert client.get("/api/orders/?customer=bob").get_json() == []
+    assert client.delete(f"/api/orders/{order['id']}").status_code == 204
+    assert client.get(f"/api/orders/{order['id']}").status_code == 404
+
+
+def test_invalid_order_is_refused_with_field_errors(client: FlaskClient) -> None:
+    response = client.post("/api/orders/", json={"customer": "ada", "quantity": 0})
+    assert response.status_code == 422
+    errors = response.get_json()["errors"]["json"]
+    assert set(errors) == {"item", "quantity"}
+    assert client.get("/api/orders/").get_json() == [], "nothing was stored"
+
+
+def test_openapi_document_is_served(client: FlaskClient) -> None:
+    spec = client.get("/openapi.json").get_json()
+    assert spec["info"]["title"] == "Orders example"
+    assert "/api/orders/{order_id}" in spec["paths"]
+
+
+def test_example_uses_its_own_settings_file(client: FlaskClient) -> None:
+    state = get_state(client.application)
+    assert state.environment == "production"
+    assert client.application.config["ORDERS_PAGE_SIZE"] == 20
+    assert client.get("/_prod/").status_code == 200
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.mark.slow
+def test_flask_run_serves_the_example_like_make_run(tmp_path: Path) -> None:
+    """The command behind ``make run``, from another working directory."""
+    port = _free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "flask",
+        "--app",
+        "example_app",
+        "run",
+        "--debug",
+        "--no-reload",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(REPO),
+        "FLASK_SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'run.db'}",
+    }
+    process = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_prod/", timeout=2) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(process.stdout.read() if process.stdout else "") from None
+                time.sleep(0.2)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/orders/", timeout=5) as r:
+            assert r.status == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
