@@ -1,7 +1,7 @@
 """An example service built with flask-prodready: a small orders API.
 
 Run it with ``make run`` and open http://127.0.0.1:5000/_prod and
-http://127.0.0.1:5000/docs. It uses only public names of flask-prodready.
+http://127.0.0.1:5000/openapi.json. It uses only public names of flask-prodready.
 """
 
 from __future__ import annotations

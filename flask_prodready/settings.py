@@ -21,18 +21,20 @@ import copy
 import os
 import re
 import tomllib
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from dynaconf.contrib import FlaskDynaconf
 from dynaconf.loaders.base import SourceMetadata
 from dynaconf.utils.functional import empty
 from dynaconf.utils.parse_conf import boolean_fix, parse_conf_data
-from dynaconf.validator import CombinedValidator, ValidationError, Validator
+from dynaconf.validator import CombinedValidator, OrValidator, ValidationError, Validator
 from dynaconf.vendor.dotenv import dotenv_values
 from flask import Flask
+from flask.helpers import get_debug_flag
 
 from .exceptions import ConfigError, ConfigProblem
 from .redaction import is_secret_key, redact
@@ -68,6 +70,8 @@ _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
 # Where a loaded value came from, as dynaconf's loaders name it; used to say where to fix it.
 _OVERRIDES_LOADER = "prodready_overrides"
+_APP_CONFIG_LOADER = "app_config"
+_MISSING = object()
 # Validators record the defaults they apply under these loaders.
 _DEFAULT_LOADERS = frozenset({"validator", "setdefault"})
 _FILE_LOADERS = frozenset({"toml", "yaml", "json", "ini", "py"})
@@ -254,6 +258,8 @@ class LoadedSettings:
             return f"environment variable {identifier}_{key}"
         if identifier == _OVERRIDES_LOADER:
             return "keyword argument"
+        if identifier == _APP_CONFIG_LOADER:
+            return "app code (app.config)"
         if loader in _DEFAULT_LOADERS or identifier == "validator":
             return None
         if loader in _FILE_LOADERS:
@@ -322,23 +328,7 @@ def load_settings(
     .. versionadded:: 0.1
     """
     overrides = dict(overrides or {})
-    environment = resolve_environment(app)
     prefix = envvar_prefix.upper()
-    root = Path(app.root_path)
-    files = tuple(
-        _resolve(root, name)
-        for name in (settings_files if settings_files is not None else DEFAULT_SETTINGS_FILES)
-    )
-    dotenv_path = root / DOTENV_FILE
-    problems: list[ConfigProblem] = []
-    if not _ENV_NAME_RE.match(environment):
-        problems.append(
-            ConfigProblem(
-                ENV_SWITCHER,
-                "expected an environment name of letters, digits, '-' and '_'",
-                f"fix the environment variable {ENV_SWITCHER}",
-            )
-        )
     if not _PREFIX_RE.match(prefix):
         raise ConfigError(
             [
@@ -349,33 +339,48 @@ def load_settings(
                 )
             ]
         )
-
+    root = Path(app.root_path)
+    names = settings_files if settings_files is not None else DEFAULT_SETTINGS_FILES
+    files = tuple(_resolve(root, name) for name in names)
+    dotenv_path = root / DOTENV_FILE
     config_enabled = _config_enabled(app, overrides)
-    dynaconf_settings: Any = None
-    if config_enabled and not problems:
+    if config_enabled:
+        # Before the environment is chosen: .env may set PRODREADY_ENV.
         _load_dotenv(dotenv_path)
+    environment = resolve_environment(app)
+    loaded = LoadedSettings(environment, prefix, files, dotenv_path, None)
+
+    problems: list[ConfigProblem] = []
+    if not _ENV_NAME_RE.match(environment):
+        problems.append(
+            ConfigProblem(
+                ENV_SWITCHER,
+                "expected an environment name of letters, digits, '-' and '_'",
+                f"fix the environment variable {ENV_SWITCHER}",
+            )
+        )
+    elif config_enabled:
         problems.extend(_check_files(files))
         problems.extend(_check_environment_variables(prefix))
         if not problems:
-            dynaconf_settings = _install_dynaconf(app, files, environment, prefix, problems)
-            if dynaconf_settings is not None:
-                _keep_text_of_string_settings(dynaconf_settings, prefix, validators)
+            loaded = replace(loaded, dynaconf=_install_dynaconf(app, loaded, problems))
     if problems:
         raise ConfigError(problems, environment)
 
-    loaded = LoadedSettings(environment, prefix, files, dotenv_path, dynaconf_settings)
+    if loaded.dynaconf is not None:
+        _keep_text_of_string_settings(loaded.dynaconf, prefix, validators)
     _apply_overrides(app, loaded, overrides)
-    target: Any = dynaconf_settings if dynaconf_settings is not None else app.config
-    for validator in [setting.validator() for setting in SETTINGS] + list(validators):
+    target: Any = loaded.dynaconf if loaded.dynaconf is not None else app.config
+    for validator in [*(setting.validator() for setting in SETTINGS), *validators]:
         problems.extend(_run_validator(validator, target, loaded))
     if not problems:
         problems.extend(_check_debug(app, loaded))
     if problems:
         raise ConfigError(problems, environment)
-    if dynaconf_settings is not None:
+    if loaded.dynaconf is not None:
         _settle_config(app, loaded)
     values = {setting.name: app.config[setting.name] for setting in SETTINGS}
-    return LoadedSettings(environment, prefix, files, dotenv_path, dynaconf_settings, values)
+    return replace(loaded, values=MappingProxyType(values))
 
 
 def _settle_config(app: Flask, loaded: LoadedSettings) -> None:
@@ -472,35 +477,38 @@ def _check_environment_variables(prefix: str) -> list[ConfigProblem]:
     return problems
 
 
-def _install_dynaconf(
-    app: Flask,
-    files: Sequence[Path],
-    environment: str,
-    prefix: str,
-    problems: list[ConfigProblem],
-) -> Any:
+def _install_dynaconf(app: Flask, loaded: LoadedSettings, problems: list[ConfigProblem]) -> Any:
+    """Install FlaskDynaconf on ``app``; values the app set before stay under the sources."""
+    before = dict(app.config)
     try:
         extension = FlaskDynaconf(
             app,
-            settings_files=[str(path) for path in files],
+            settings_files=[str(path) for path in loaded.settings_files],
             default_settings_paths=[],
             environments=True,
-            env=environment,
+            env=loaded.environment,
             env_switcher=ENV_SWITCHER,
-            envvar_prefix=prefix,
+            envvar_prefix=loaded.envvar_prefix,
             load_dotenv=False,
             root_path=app.root_path,
         )
     except Exception as exc:  # a loader failed in a way the checks above did not foresee
         problems.append(
             ConfigProblem(
-                ", ".join(str(path) for path in files) or "settings",
+                ", ".join(str(path) for path in loaded.settings_files) or "settings",
                 f"could not be loaded ({type(exc).__name__})",
                 "check the files' syntax and the environment variables",
             )
         )
         return None
-    return extension.settings
+    settings = extension.settings
+    # dynaconf only knows what it loaded; give it what the app put in app.config before
+    # init_app (below every file and variable), so validators see those values, not defaults.
+    defaults = {**app.default_config, "DEBUG": get_debug_flag()}
+    for key, value in before.items():
+        if defaults.get(key, _MISSING) != value and not settings.exists(key):
+            settings.set(key, value, loader_identifier=_APP_CONFIG_LOADER)
+    return settings
 
 
 def _keep_text_of_string_settings(
@@ -512,7 +520,7 @@ def _keep_text_of_string_settings(
     the string ``"123456"``. Values with an explicit ``@`` marker are left as dynaconf read them.
     """
     declared = {s.name for s in SETTINGS if s.cast is STR or s.cast is URL_PREFIX}
-    for validator in validators:
+    for validator in _leaves(validators):
         if validator.operations.get("is_type_of") in (str, "str"):
             declared.update(name.upper() for name in validator.names)
     start = len(prefix) + 1
@@ -523,6 +531,15 @@ def _keep_text_of_string_settings(
         key = name[start:]
         if (is_secret_key(key) or key.upper() in declared) and settings.get(key) != text:
             settings.set(key, text, loader_identifier=source)
+
+
+def _leaves(validators: Iterable[Validator]) -> Iterator[Validator]:
+    """The plain validators, looking inside ``a | b`` and ``a & b`` combinations."""
+    for validator in validators:
+        if isinstance(validator, CombinedValidator):
+            yield from _leaves(validator.validators)
+        else:
+            yield validator
 
 
 def _apply_overrides(app: Flask, loaded: LoadedSettings, overrides: Mapping[str, Any]) -> None:
@@ -541,12 +558,18 @@ def _run_validator(
         try:
             validator.validate(target)
         except ValidationError:
-            names = sorted({n for v in validator.validators for n in getattr(v, "names", ())})
+            names = sorted({name for leaf in _leaves([validator]) for name in leaf.names})
             key = " / ".join(names) or "settings"
+            joiner = "one" if isinstance(validator, OrValidator) else "all"
+            conditions = "; ".join(
+                f"{name} {_condition(name, leaf)}"
+                for leaf in _leaves([validator])
+                for name in leaf.names
+            )
             return [
                 ConfigProblem(
                     key,
-                    "the combined validator failed",
+                    f"the combined validator failed: expected {joiner} of: {conditions}",
                     loaded.where_to_set(names[0] if names else key),
                 )
             ]
@@ -618,6 +641,12 @@ def _expectation(key: str, validator: Validator) -> str:
             f"a value for which {getattr(validator.condition, '__name__', 'the condition')} holds"
         )
     return " and ".join(dict.fromkeys(parts)) or "a valid value"
+
+
+def _condition(name: str, validator: Validator) -> str:
+    if validator.must_exist and not validator.operations and validator.condition is None:
+        return "is set"
+    return f"is {_expectation(name.upper(), validator)}"
 
 
 def _show(key: str, value: Any) -> str:

@@ -126,6 +126,7 @@ def test_the_flask_command_finds_the_group_as_a_plugin(app_dir: AppDir, tmp_path
         "from flask_prodready import ProdReady\nProdReady(app)\n",
     )
     app_dir.write("settings.toml", "[default]\nPRODREADY_DASHBOARD_ENABLED = 'later'\n")
+    app_dir.write(".env", "FLASK_GREETING=hi\nnot a dotenv line\n")
     command = [
         sys.executable,
         "-m",

@@ -356,3 +356,50 @@ def test_requests_read_a_plain_flask_config_not_dynaconf(app_dir: AppDir) -> Non
     assert type(app.config["CACHE"]) is dict
     assert not any(key.endswith("_FOR_DYNACONF") for key in app.config)
     assert app.dynaconf.get("NAME") == "file", "dynaconf stays reachable for inspection"
+
+
+def test_values_the_app_set_before_init_app_sit_below_files_and_variables(
+    app_dir: AppDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flask_prodready import ProdReady
+
+    app_dir.write("settings.toml", "[default]\nFROM_FILE = 'file'\n")
+    monkeypatch.setenv("FLASK_FROM_ENV", "env")
+    app = app_dir.flask()
+    app.config.update(
+        PRODREADY_DASHBOARD_URL_PREFIX="/ops",
+        PAGE_SIZE=50,
+        FROM_FILE="code",
+        FROM_ENV="code",
+    )
+    ProdReady(app, validators=[Validator("PAGE_SIZE", default=20, is_type_of=int)])
+    assert get_state(app).setting("PRODREADY_DASHBOARD_URL_PREFIX") == "/ops"
+    assert app.config["PAGE_SIZE"] == 50, "a validator default never beats a value the app set"
+    assert (app.config["FROM_FILE"], app.config["FROM_ENV"]) == ("file", "env")
+    assert get_state(app).settings.sources("PAGE_SIZE") == ["app code (app.config)"]
+
+
+def test_prodready_env_may_come_from_dotenv(app_dir: AppDir) -> None:
+    app_dir.write(".env", "PRODREADY_ENV=staging\n")
+    app_dir.write("settings.toml", "[default]\nCOLOUR = 'grey'\n[staging]\nCOLOUR = 'amber'\n")
+    app = app_dir.app()
+    assert get_state(app).environment == "staging"
+    assert app.config["COLOUR"] == "amber"
+
+
+def test_combined_validators_are_checked_and_reported(
+    app_dir: AppDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    either = Validator("DATABASE_URL", must_exist=True) | Validator(
+        "DATABASE_HOST", must_exist=True
+    )
+    monkeypatch.setenv("FLASK_DATABASE_HOST", "db")
+    assert app_dir.app(validators=[either]).config["DATABASE_HOST"] == "db"
+    monkeypatch.delenv("FLASK_DATABASE_HOST")
+    with pytest.raises(ConfigError) as excinfo:
+        app_dir.app(validators=[either, Validator("NAME", is_type_of=str)])
+    (problem,) = excinfo.value.problems
+    assert problem.key == "DATABASE_HOST / DATABASE_URL"
+    assert problem.problem == (
+        "the combined validator failed: expected one of: DATABASE_URL is set; DATABASE_HOST is set"
+    )
