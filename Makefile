@@ -36,8 +36,8 @@ lock: ## Regenerate requirements.lock from pyproject.toml (needs the package reg
 		--python-version 3.11 --generate-hashes --no-header --no-emit-index-url -o $(LOCK)
 	rm -rf .lock-venv
 
-run: venv ## Serve example_app with the dashboard on http://127.0.0.1:5000/_prod
-	$(BIN)/flask --app example_app run --debug --host $(HOST) --port $(PORT)
+run: venv ## Serve example_app (debug, no reloader) with the dashboard on http://127.0.0.1:5000/_prod
+	$(BIN)/flask --app example_app run --debug --no-reload --host $(HOST) --port $(PORT)
 
 system-deps: ## Under CI=true as root: apt-get the servers the suite drives.
 	@bash scripts/system-deps.sh
