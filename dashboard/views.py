@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import ipaddress
-
 from flask import Blueprint, abort, render_template, request
 from flask.typing import ResponseReturnValue
 
 from flask_prodready._version import __version__
+from flask_prodready.access import AccessPolicy
 from flask_prodready.extension import get_state
 
 #: The name of the dashboard's blueprint, for ``url_for("prodready_dashboard.index")``.
@@ -28,12 +27,11 @@ def make_blueprint() -> Blueprint:
     return blueprint
 
 
+_LOOPBACK_ONLY = AccessPolicy()
+
+
 def _loopback_only() -> None:
-    try:
-        loopback = ipaddress.ip_address(request.remote_addr or "").is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
+    if not _LOOPBACK_ONLY.allows(request):
         abort(403)
 
 

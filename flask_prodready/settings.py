@@ -126,9 +126,71 @@ def _to_url_prefix(value: Any) -> str:
     raise ValueError(value)
 
 
+def _to_float(value: Any) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(value)
+
+
+def _to_optional_str(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return _to_str(value)
+
+
+def _to_str_list(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return tuple(item.strip() for item in value.split(",") if item.strip())
+    if isinstance(value, list | tuple) and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    raise ValueError(value)
+
+
+def _to_networks(value: Any) -> tuple[Any, ...]:
+    from .access import parse_networks
+
+    return parse_networks(_to_str_list(value))
+
+
+def choice(*options: str) -> _Cast:
+    """A settings type that accepts one of ``options``, in any case."""
+    canonical = {option.lower(): option for option in options}
+
+    def convert(value: Any) -> str:
+        if isinstance(value, str) and value.strip().lower() in canonical:
+            return canonical[value.strip().lower()]
+        raise ValueError(value)
+
+    return _Cast("one of " + ", ".join(repr(option) for option in options), convert)
+
+
+def at_least(cast: _Cast, minimum: float) -> _Cast:
+    """``cast``, refusing values below ``minimum``."""
+
+    def convert(value: Any) -> Any:
+        result = cast(value)
+        if result < minimum:
+            raise ValueError(value)
+        return result
+
+    return _Cast(f"{cast.expected} of at least {minimum}", convert)
+
+
 BOOL = _Cast("a boolean (true/false, yes/no, on/off or 1/0)", _to_bool)
 INT = _Cast("a whole number", _to_int)
 STR = _Cast("a string", _to_str)
+FLOAT = _Cast("a number", _to_float)
+OPTIONAL_STR = _Cast("a string, or empty for none", _to_optional_str)
+STR_LIST = _Cast('a list of strings (a TOML array, or text separated by ",")', _to_str_list)
+NETWORKS = _Cast(
+    'a list of networks such as ["10.0.0.0/8", "::1/128"] (or text separated by ",")',
+    _to_networks,
+)
 URL_PREFIX = _Cast('a URL path such as "/_prod" (starts with "/", no trailing "/")', _to_url_prefix)
 
 
@@ -192,6 +254,9 @@ SETTINGS: tuple[Setting, ...] = (
         "Where the dashboard is mounted.",
     ),
 )
+
+# Settings of these types keep the exact text of their environment variables.
+_TEXT_CASTS = (STR, OPTIONAL_STR, URL_PREFIX, STR_LIST)
 
 _SETTINGS_BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
 
@@ -519,7 +584,7 @@ def _keep_text_of_string_settings(
     dynaconf reads ``FLASK_DB_PASSWORD=123456`` as the integer 123456; a password must stay
     the string ``"123456"``. Values with an explicit ``@`` marker are left as dynaconf read them.
     """
-    declared = {s.name for s in SETTINGS if s.cast is STR or s.cast is URL_PREFIX}
+    declared = {s.name for s in SETTINGS if s.cast in _TEXT_CASTS}
     for validator in _leaves(validators):
         if validator.operations.get("is_type_of") in (str, "str"):
             declared.update(name.upper() for name in validator.names)
