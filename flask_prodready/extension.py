@@ -6,7 +6,7 @@ import difflib
 import importlib
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -64,6 +64,8 @@ class ProdReadyState:
     :param settings: how the settings were loaded, their sources and the typed
         ``PRODREADY_*`` values.
     :param parts: the names of the parts that were registered, in order.
+    :param components: each registered part's public object by part name (for example the
+        health runner), for the dashboard and the CLI to read.
 
     .. versionadded:: 0.1
     """
@@ -71,6 +73,7 @@ class ProdReadyState:
     extension: ProdReady
     settings: LoadedSettings
     parts: tuple[str, ...]
+    components: dict[str, Any] = field(default_factory=dict)
 
     @property
     def environment(self) -> str:
