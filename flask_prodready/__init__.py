@@ -18,9 +18,15 @@ from .exceptions import SetupError as SetupError
 from .extension import ProdReady as ProdReady
 from .extension import ProdReadyState as ProdReadyState
 from .extension import get_state as get_state
+from .logs import get_log_level as get_log_level
+from .logs import set_log_level as set_log_level
 from .redaction import REDACTED as REDACTED
 from .redaction import is_secret_key as is_secret_key
 from .redaction import redact as redact
+from .request_id import bind_context as bind_context
+from .request_id import current_trace as current_trace
+from .request_id import outgoing_headers as outgoing_headers
+from .request_id import request_id as request_id
 
 __all__ = [
     "REDACTED",
@@ -32,7 +38,13 @@ __all__ = [
     "ProdReadyState",
     "SetupError",
     "__version__",
+    "bind_context",
+    "current_trace",
+    "get_log_level",
     "get_state",
     "is_secret_key",
+    "outgoing_headers",
     "redact",
+    "request_id",
+    "set_log_level",
 ]

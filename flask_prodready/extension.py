@@ -52,6 +52,10 @@ class Part:
 #: The parts, in the order ``init_app`` registers them. Settings come first, before any
 #: part, because every part reads them.
 PARTS: tuple[Part, ...] = (
+    Part(
+        "request_id", "PRODREADY_REQUEST_ID_ENABLED", "flask_prodready.request_id:init_request_id"
+    ),
+    Part("logs", "PRODREADY_LOGS_ENABLED", "flask_prodready.logs:init_logs"),
     Part("dashboard", "PRODREADY_DASHBOARD_ENABLED", "flask_prodready.dashboard:init_dashboard"),
 )
 

@@ -8,6 +8,7 @@ any string.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -41,6 +42,11 @@ _URL_PASSWORD_RE = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=4096)
+def _secret_name(name: str) -> bool:
+    return _SECRET_KEY_RE.search(name) is not None
+
+
 def is_secret_key(key: object) -> bool:
     """Tell whether a key's name looks secret, so that its value must be hidden.
 
@@ -53,7 +59,7 @@ def is_secret_key(key: object) -> bool:
 
     .. versionadded:: 0.1
     """
-    return isinstance(key, str) and _SECRET_KEY_RE.search(key) is not None
+    return isinstance(key, str) and _secret_name(key)
 
 
 def redact_url_passwords(text: str) -> str:
@@ -66,6 +72,8 @@ def redact_url_passwords(text: str) -> str:
 
     .. versionadded:: 0.1
     """
+    if "://" not in text:
+        return text
     return _URL_PASSWORD_RE.sub(rf"\g<head>{REDACTED}@", text)
 
 

@@ -184,7 +184,33 @@ def at_least(cast: _Cast, minimum: float) -> _Cast:
 BOOL = _Cast("a boolean (true/false, yes/no, on/off or 1/0)", _to_bool)
 INT = _Cast("a whole number", _to_int)
 STR = _Cast("a string", _to_str)
+
+
+def _to_level(value: Any) -> str:
+    text = _to_str(value).strip().upper()
+    if text in _LEVELS:
+        return text
+    raise ValueError(value)
+
+
+def _to_level_map(value: Any) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise ValueError(value)
+    return {str(name): _to_level(level) for name, level in value.items()}
+
+
+def _to_header_name(value: Any) -> str:
+    text = _to_str(value)
+    if re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}", text):
+        return text
+    raise ValueError(value)
+
+
+_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
 FLOAT = _Cast("a number", _to_float)
+LEVEL = _Cast("a log level: " + ", ".join(_LEVELS), _to_level)
+LEVEL_MAP = _Cast("a table of logger name to log level", _to_level_map)
+HEADER_NAME = _Cast("an HTTP header name such as X-Request-ID", _to_header_name)
 OPTIONAL_STR = _Cast("a string, or empty for none", _to_optional_str)
 STR_LIST = _Cast('a list of strings (a TOML array, or text separated by ",")', _to_str_list)
 NETWORKS = _Cast(
@@ -242,6 +268,106 @@ SETTINGS: tuple[Setting, ...] = (
         "a server that is reachable by others.",
     ),
     Setting(
+        "PRODREADY_REQUEST_ID_ENABLED",
+        True,
+        BOOL,
+        "Give every request an id: read from the request id header when valid, else minted; "
+        "echoed on every response and bound to every log line of the request.",
+    ),
+    Setting(
+        "PRODREADY_REQUEST_ID_HEADER",
+        "X-Request-ID",
+        HEADER_NAME,
+        "The header the request id is read from and echoed in.",
+    ),
+    Setting(
+        "PRODREADY_REQUEST_ID_TRUST_INCOMING",
+        True,
+        BOOL,
+        "Keep a valid incoming request id. Turn off when clients must never choose the id "
+        "(then every request gets a fresh one).",
+    ),
+    Setting(
+        "PRODREADY_LOGS_ENABLED",
+        True,
+        BOOL,
+        "Send loguru and stdlib logging to one sink as JSON lines or pretty text, and write "
+        "an access line per request.",
+    ),
+    Setting(
+        "PRODREADY_LOG_FORMAT",
+        "auto",
+        choice("auto", "json", "pretty"),
+        "`json` lines, `pretty` coloured text, or `auto`: pretty in the `development` "
+        "environment, JSON everywhere else.",
+    ),
+    Setting(
+        "PRODREADY_LOG_LEVEL",
+        "INFO",
+        LEVEL,
+        "The lowest level written. Change it at run time with `set_log_level`.",
+    ),
+    Setting(
+        "PRODREADY_LOG_LEVELS",
+        {},
+        LEVEL_MAP,
+        'Levels for single loggers and their children, e.g. `{ "sqlalchemy.engine" = '
+        '"WARNING" }`; they win over `PRODREADY_LOG_LEVEL`.',
+    ),
+    Setting(
+        "PRODREADY_LOG_DESTINATION",
+        "stdout",
+        STR,
+        "`stdout`, `stderr`, or a file path (rotated by size). Under gunicorn or in a "
+        "container prefer `stdout`: several processes rotating one file lose lines.",
+    ),
+    Setting(
+        "PRODREADY_LOG_FILE_MAX_BYTES",
+        10 * 1024 * 1024,
+        at_least(INT, 0),
+        "Size at which a log file is rotated; 0 never rotates.",
+    ),
+    Setting(
+        "PRODREADY_LOG_FILE_BACKUPS",
+        5,
+        at_least(INT, 0),
+        "How many rotated log files (`app.log.1`, `app.log.2`, …) are kept.",
+    ),
+    Setting(
+        "PRODREADY_LOG_DIAGNOSE",
+        False,
+        BOOL,
+        "Show local variables in pretty tracebacks (loguru's `diagnose`). Honoured only in "
+        "the `development` environment: variables hold secrets.",
+    ),
+    Setting(
+        "PRODREADY_LOG_INTERCEPT_STDLIB",
+        True,
+        BOOL,
+        "Route stdlib `logging` (werkzeug, sqlalchemy, gunicorn, your libraries) and Python "
+        "warnings into the same sink.",
+    ),
+    Setting(
+        "PRODREADY_ACCESS_LOG_ENABLED",
+        True,
+        BOOL,
+        "Write one INFO access line per request: method, route, path, status, "
+        "duration_ms, bytes, remote_addr, user_agent.",
+    ),
+    Setting(
+        "PRODREADY_ACCESS_LOG_SKIP_PATHS",
+        ["/livez", "/readyz", "/startupz", "/metrics"],
+        STR_LIST,
+        "Paths without an access line; a path also covers everything below it.",
+    ),
+    Setting(
+        "PRODREADY_TRUSTED_PROXIES",
+        0,
+        at_least(INT, 0),
+        "How many reverse proxies in front of the app append to `X-Forwarded-For`; the "
+        "access line's `remote_addr` is the address the outermost trusted proxy saw.",
+    ),
+    Setting(
         "PRODREADY_DASHBOARD_ENABLED",
         True,
         BOOL,
@@ -256,7 +382,7 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 # Settings of these types keep the exact text of their environment variables.
-_TEXT_CASTS = (STR, OPTIONAL_STR, URL_PREFIX, STR_LIST)
+_TEXT_CASTS = (STR, OPTIONAL_STR, URL_PREFIX, STR_LIST, HEADER_NAME, LEVEL)
 
 _SETTINGS_BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
 

@@ -14,8 +14,16 @@ from flask import Flask
 
 from example_app import create_app
 from flask_prodready import ProdReady
+from flask_prodready.testing import reset_logging
 
 _OWNED_PREFIXES = ("FLASK_", "PRODREADY_", "DYNACONF_", "EXAMPLE_")
+
+
+@pytest.fixture(autouse=True)
+def _reset_logging() -> Iterator[None]:
+    """Each test starts and ends without the logging set-up of another test's app."""
+    yield
+    reset_logging()
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,316 @@
+"""Request ids and W3C trace context: accept, mint, echo and propagate them.
+
+An incoming id (header ``X-Request-ID`` unless ``PRODREADY_REQUEST_ID_HEADER`` says
+otherwise) is kept only when it is 1 to 128 characters, each a letter, a digit or one of
+``. _ : @ / + = -``. That admits UUIDs, nginx's ``$request_id`` (32 hex digits), Heroku's
+ids and most tracing ids, and keeps out anything that could break a log line or a header
+(spaces, quotes, CR/LF, non-ASCII). Anything else is replaced by a fresh id, a UUID4 in 32
+hex digits.
+
+A valid W3C ``traceparent`` (version ``00``) gives the trace id; the request gets a span id of
+its own, and :func:`outgoing_headers` passes both on to the services it calls.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import re
+import secrets
+from collections.abc import Callable
+from contextvars import ContextVar, Token, copy_context
+from dataclasses import dataclass
+from typing import Any, ParamSpec, TypeVar
+
+from flask import Flask, current_app, has_app_context
+from loguru import logger
+
+from ._wsgi import middleware
+
+__all__ = [
+    "DEFAULT_HEADER",
+    "TraceContext",
+    "add_request_context",
+    "bind_context",
+    "current_trace",
+    "init_request_id",
+    "is_valid_request_id",
+    "new_request_id",
+    "outgoing_headers",
+    "parse_traceparent",
+    "request_id",
+]
+
+#: The header read and echoed unless ``PRODREADY_REQUEST_ID_HEADER`` names another.
+DEFAULT_HEADER = "X-Request-ID"
+#: The W3C trace context header.
+TRACEPARENT_HEADER = "traceparent"
+#: The name of the request id on :data:`flask.g`.
+G_REQUEST_ID = "prodready_request_id"
+
+_VALID_ID = re.compile(r"[A-Za-z0-9._:@/+=\-]{1,128}")
+_TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+_ZERO_TRACE = "0" * 32
+_HEX32 = re.compile(r"[0-9a-f]{32}")
+_ZERO_SPAN = "0" * 16
+
+_request_id: ContextVar[str | None] = ContextVar("prodready_request_id", default=None)
+_trace: ContextVar[TraceContext | None] = ContextVar("prodready_trace", default=None)
+
+_random_bits = random.getrandbits
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class TraceContext:
+    """The W3C trace context of the current request.
+
+    :param trace_id: 32 hex digits shared by every span of the trace.
+    :param span_id: 16 hex digits naming this request's own span.
+    :param parent_span_id: the caller's span id, from the incoming ``traceparent``.
+    :param flags: the trace flags, two hex digits (``01`` = sampled).
+
+    .. versionadded:: 0.1
+    """
+
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    flags: str = "01"
+
+    def traceparent(self) -> str:
+        """The ``traceparent`` value naming this request's span as the parent."""
+        return f"00-{self.trace_id}-{self.span_id}-{self.flags}"
+
+
+def is_valid_request_id(value: str) -> bool:
+    """Tell whether an incoming request id is kept (see the module documentation).
+
+    ::
+
+        >>> is_valid_request_id("7f3b9c1e8f2a4d5b9c0e1f2a3b4c5d6e"), is_valid_request_id("a b")
+        (True, False)
+
+    .. versionadded:: 0.1
+    """
+    return _VALID_ID.fullmatch(value) is not None
+
+
+def new_request_id() -> str:
+    """A fresh, unique request id: 128 random bits as 32 hex digits.
+
+    The same shape as nginx's ``$request_id``, and usable as a W3C trace id. The bits come
+    from :mod:`random` (seeded from the OS, and again in every forked worker): ids must be
+    unique, not unguessable, and this is four times cheaper than ``secrets``.
+
+    .. versionadded:: 0.1
+    """
+    return f"{_random_bits(128):032x}"
+
+
+def parse_traceparent(value: str | None) -> tuple[str, str, str] | None:
+    """``(trace_id, parent_span_id, flags)`` of a valid version-00 ``traceparent``, else None.
+
+    .. versionadded:: 0.1
+    """
+    if not value:
+        return None
+    match = _TRACEPARENT.fullmatch(value.strip())
+    if match is None:
+        return None
+    trace_id, parent_id, flags = match.groups()
+    if trace_id == _ZERO_TRACE or parent_id == _ZERO_SPAN:
+        return None
+    return trace_id, parent_id, flags
+
+
+def request_id() -> str | None:
+    """The current request's id; ``None`` outside a request.
+
+    It also holds inside work started with :func:`bind_context`, and is on
+    ``flask.g.prodready_request_id`` during the request.
+
+    .. versionadded:: 0.1
+    """
+    return _request_id.get()
+
+
+def current_trace() -> TraceContext | None:
+    """The current request's W3C trace context, or ``None`` when it came without one.
+
+    .. versionadded:: 0.1
+    """
+    return _trace.get()
+
+
+def outgoing_headers() -> dict[str, str]:
+    """Headers that pass the current request id and trace on to a service you call.
+
+    ::
+
+        requests.get(url, headers=flask_prodready.outgoing_headers())
+
+    The result holds the request id under the app's request id header, and a
+    ``traceparent`` whose parent is this request's span (a new trace, with the request id as
+    trace id, when the request came without one). Outside a request it is empty.
+
+    .. versionadded:: 0.1
+    """
+    rid = _request_id.get()
+    if rid is None:
+        return {}
+    header = DEFAULT_HEADER
+    if has_app_context():
+        header = current_app.config.get("PRODREADY_REQUEST_ID_HEADER", DEFAULT_HEADER)
+    trace = _trace.get()
+    if trace is None:
+        trace_id = rid if _HEX32.fullmatch(rid) and rid != _ZERO_TRACE else secrets.token_hex(16)
+        trace = TraceContext(trace_id, secrets.token_hex(8), None)
+    return {header: rid, TRACEPARENT_HEADER: trace.traceparent()}
+
+
+def bind_context(function: Callable[P, R]) -> Callable[P, R]:
+    """Wrap ``function`` to run with the caller's request id and log context.
+
+    Threads and executors start with an empty context; the wrapper carries a copy of the
+    caller's (``contextvars.copy_context``), so ``request_id()`` and the request id in log
+    lines hold inside the work::
+
+        executor.submit(bind_context(send_receipt), order_id)
+        threading.Thread(target=bind_context(rebuild_index)).start()
+
+    .. versionadded:: 0.1
+    """
+    context = copy_context()
+
+    @functools.wraps(function)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        return context.copy().run(function, *args, **kwargs)
+
+    return run
+
+
+@dataclass
+class _RequestIdConfig:
+    header: str
+    trust_incoming: bool
+
+    @property
+    def environ_key(self) -> str:
+        return "HTTP_" + self.header.upper().replace("-", "_")
+
+
+_TRACEPARENT_KEY = "HTTP_TRACEPARENT"
+
+
+def add_request_context(record: dict[str, Any]) -> None:
+    """Put the current ``request_id`` (and ``trace_id``, ``span_id``) into a loguru record.
+
+    Installed as loguru's patcher by ``init_app``, so every sink, ours or yours, sees the id
+    in ``record["extra"]`` without any per-request cost. If your app configures its own
+    patcher, call this function from it.
+
+    .. versionadded:: 0.1
+    """
+    rid = _request_id.get()
+    if rid is None:
+        return
+    extra = record["extra"]
+    extra.setdefault("request_id", rid)
+    trace = _trace.get()
+    if trace is not None:
+        extra.setdefault("trace_id", trace.trace_id)
+        extra.setdefault("span_id", trace.span_id)
+
+
+def init_request_id(app: Flask, state: Any) -> None:
+    """Register request id handling on ``app`` (the ``request_id`` part).
+
+    :param app: the app being set up.
+    :param state: the app's :class:`~flask_prodready.ProdReadyState`.
+
+    .. versionadded:: 0.1
+    """
+    config = _RequestIdConfig(
+        header=state.setting("PRODREADY_REQUEST_ID_HEADER"),
+        trust_incoming=state.setting("PRODREADY_REQUEST_ID_TRUST_INCOMING"),
+    )
+    state.components["request_id"] = config
+
+    # Process-wide and idempotent, like loguru's logger itself.
+    logger.configure(patcher=add_request_context)  # type: ignore[arg-type]
+    middleware(app, state).binder = _Binder(config)
+
+    if not issubclass(app.app_ctx_globals_class, _RequestIdGlobals):
+        # A read-through attribute costs nothing per request, unlike a before_request hook,
+        # and stays right when tests reuse one app context for several requests.
+        app.app_ctx_globals_class = type(  # type: ignore[assignment]
+            "ProdReadyGlobals", (_RequestIdGlobals, app.app_ctx_globals_class), {}
+        )
+
+
+class _RequestIdGlobals:
+    """Mixed into ``app.app_ctx_globals_class``: ``g.prodready_request_id``, read-only."""
+
+    @property
+    def prodready_request_id(self) -> str | None:
+        """The current request id (see :func:`request_id`)."""
+        return _request_id.get()
+
+    def get(self, name: str, default: Any = None) -> Any:
+        if name == G_REQUEST_ID:
+            value = _request_id.get()
+            return default if value is None else value
+        return super().get(name, default)  # type: ignore[misc]
+
+    def __contains__(self, item: str) -> bool:
+        if item == G_REQUEST_ID:
+            return _request_id.get() is not None
+        return bool(super().__contains__(item))  # type: ignore[misc]
+
+
+class _Binder:
+    """Binds the request id and trace context around the app (see ``_wsgi``)."""
+
+    def __init__(self, config: _RequestIdConfig) -> None:
+        self.header = config.header
+        self.trust_incoming = config.trust_incoming
+        self.environ_key = config.environ_key
+
+    def bind(self, environ: dict[str, Any]) -> tuple[str, object]:
+        incoming = environ.get(self.environ_key) if self.trust_incoming else None
+        rejected = None
+        if incoming is not None and is_valid_request_id(incoming):
+            rid = incoming
+        else:
+            rid = new_request_id()
+            rejected = incoming
+        traceparent = environ.get(_TRACEPARENT_KEY)
+        trace = None
+        if traceparent is not None:
+            parsed = parse_traceparent(traceparent)
+            if parsed is not None:
+                trace_id, parent, flags = parsed
+                trace = TraceContext(trace_id, secrets.token_hex(8), parent, flags)
+        tokens = (_request_id.set(rid), _trace.set(trace))
+        if rejected is not None:
+            # Escaped and cut short: the raw value may hold CR/LF or megabytes.
+            logger.debug(
+                "replaced an invalid incoming request id {shown} ({length} characters)",
+                shown=ascii(rejected[:24]) + ("..." if len(rejected) > 24 else ""),
+                length=len(rejected),
+            )
+        return rid, tokens
+
+    def unbind(self, tokens: object) -> None:
+        id_token: Token[str | None]
+        trace_token: Token[TraceContext | None]
+        id_token, trace_token = tokens  # type: ignore[misc]
+        try:
+            _trace.reset(trace_token)
+            _request_id.reset(id_token)
+        except ValueError:  # reset in another context than it was set in
+            _trace.set(None)
+            _request_id.set(None)
