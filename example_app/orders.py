@@ -7,6 +7,7 @@ from typing import Any
 from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
+from loguru import logger
 from marshmallow import Schema, fields, validate
 
 from .models import Order, db
@@ -51,6 +52,8 @@ class Orders(MethodView):
         order = Order(**data)
         db.session.add(order)
         db.session.commit()
+        # The request id is added to this line by flask-prodready; no need to pass it.
+        logger.bind(order_id=order.id, customer=order.customer).info("order created")
         return order
 
 

@@ -99,3 +99,13 @@ def test_flask_run_serves_the_example_like_make_run(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_creating_an_order_logs_one_json_line_with_the_request_id(client: FlaskClient) -> None:
+    from flask_prodready.testing import capture_logs
+
+    with capture_logs() as lines:
+        response = client.post("/api/orders/", json={"customer": "ada", "item": "x", "quantity": 1})
+    (created,) = [line for line in lines if line["message"] == "order created"]
+    assert created["request_id"] == response.headers["X-Request-ID"]
+    assert created["order_id"] == response.get_json()["id"]
