@@ -6,9 +6,11 @@ from typing import Any
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import Blueprint
 from loguru import logger
 from marshmallow import Schema, fields, validate
+
+from flask_prodready import ConflictError, NotFoundError
 
 from .models import Order, db
 
@@ -68,13 +70,18 @@ class OrderById(MethodView):
 
     @blueprint.response(204)
     def delete(self, order_id: int) -> None:
-        """Delete one order."""
-        db.session.delete(_get_or_404(order_id))
+        """Delete one order; shipped orders (quantity over 100 here) cannot be deleted."""
+        order = _get_or_404(order_id)
+        if order.quantity > 100:
+            raise ConflictError(
+                f"order {order_id} is too large to cancel", details={"order": order_id}
+            )
+        db.session.delete(order)
         db.session.commit()
 
 
 def _get_or_404(order_id: int) -> Order:
     order = db.session.get(Order, order_id)
     if order is None:
-        abort(404, message=f"order {order_id} does not exist")
+        raise NotFoundError(f"order {order_id} does not exist")
     return order

@@ -10,6 +10,15 @@
 """
 
 from ._version import __version__ as __version__
+from .errors import AppError as AppError
+from .errors import BadRequestError as BadRequestError
+from .errors import ConflictError as ConflictError
+from .errors import DependencyError as DependencyError
+from .errors import ForbiddenError as ForbiddenError
+from .errors import NotFoundError as NotFoundError
+from .errors import RateLimitedError as RateLimitedError
+from .errors import UnauthorizedError as UnauthorizedError
+from .errors import ValidationError as ValidationError
 from .exceptions import ConfigError as ConfigError
 from .exceptions import ConfigProblem as ConfigProblem
 from .exceptions import NotInitialisedError as NotInitialisedError
@@ -30,13 +39,22 @@ from .request_id import request_id as request_id
 
 __all__ = [
     "REDACTED",
+    "AppError",
+    "BadRequestError",
     "ConfigError",
     "ConfigProblem",
+    "ConflictError",
+    "DependencyError",
+    "ForbiddenError",
+    "NotFoundError",
     "NotInitialisedError",
     "ProdReady",
     "ProdReadyError",
     "ProdReadyState",
+    "RateLimitedError",
     "SetupError",
+    "UnauthorizedError",
+    "ValidationError",
     "__version__",
     "bind_context",
     "current_trace",

@@ -22,13 +22,11 @@ _KEY = "_wsgi_middleware"
 
 
 class Binder(Protocol):
-    """Binds a request's context before the app runs, and unbinds it after."""
+    """Binds per-request context (context variables) before the app runs, unbinds it after."""
 
-    header: str
+    def bind(self, environ: WSGIEnvironment) -> object: ...
 
-    def bind(self, environ: WSGIEnvironment) -> tuple[str, object]: ...
-
-    def unbind(self, tokens: object) -> None: ...
+    def unbind(self, token: object) -> None: ...
 
 
 # (environ, status, response headers, the app's request object if any, start time)
@@ -40,21 +38,28 @@ class RequestMiddleware:
 
     def __init__(self, wsgi_app: WSGIApplication) -> None:
         self.wsgi_app = wsgi_app
-        self.binder: Binder | None = None
+        #: Bound in order before the app, unbound in reverse after it.
+        self.binders: list[Binder] = []
+        #: ``(header name, value getter)`` added to every response, e.g. the request id.
+        self.response_header: tuple[str, Callable[[], str | None]] | None = None
         self.access: AccessWriter | None = None
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
-        binder = self.binder
-        rid, tokens = binder.bind(environ) if binder is not None else (None, None)
+        tokens = [binder.bind(environ) for binder in self.binders]
+        extra_header = None
+        if self.response_header is not None:
+            name, getter = self.response_header
+            value = getter()
+            if value is not None:
+                extra_header = (name, value)
         seen: list[Any] = []
 
         def start(status: str, headers: Headers, exc_info: Any = None) -> Any:
-            if rid is not None:
-                assert binder is not None
-                name = binder.header.lower()
-                headers[:] = [(k, v) for k, v in headers if k.lower() != name]
-                headers.append((binder.header, rid))
+            if extra_header is not None:
+                lowered = extra_header[0].lower()
+                headers[:] = [(k, v) for k, v in headers if k.lower() != lowered]
+                headers.append(extra_header)
             # Flask clears environ["werkzeug.request"] when the request context ends, and
             # start_response runs before that: keep the request for the route template.
             seen[:] = (status, headers, environ.get("werkzeug.request"))
@@ -66,16 +71,18 @@ class RequestMiddleware:
             # Only when the app propagates errors (testing); the server then answers 500.
             if self.access is not None:
                 self.access(environ, 500, None, environ.get("werkzeug.request"), started)
-            if binder is not None:
-                binder.unbind(tokens)
+            self._unbind(tokens)
             raise
         try:
             if self.access is not None and seen:
                 self.access(environ, int(seen[0][:3]), seen[1], seen[2], started)
         finally:
-            if binder is not None:
-                binder.unbind(tokens)
+            self._unbind(tokens)
         return iterable
+
+    def _unbind(self, tokens: list[object]) -> None:
+        for binder, token in zip(reversed(self.binders), reversed(tokens), strict=True):
+            binder.unbind(token)
 
 
 def middleware(app: Flask, state: Any) -> RequestMiddleware:

@@ -56,6 +56,7 @@ PARTS: tuple[Part, ...] = (
         "request_id", "PRODREADY_REQUEST_ID_ENABLED", "flask_prodready.request_id:init_request_id"
     ),
     Part("logs", "PRODREADY_LOGS_ENABLED", "flask_prodready.logs:init_logs"),
+    Part("errors", "PRODREADY_ERRORS_ENABLED", "flask_prodready.errors:init_errors"),
     Part("dashboard", "PRODREADY_DASHBOARD_ENABLED", "flask_prodready.dashboard:init_dashboard"),
 )
 

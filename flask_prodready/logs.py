@@ -23,8 +23,10 @@ import sys
 import threading
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,6 +47,7 @@ __all__ = [
     "get_log_level",
     "init_logs",
     "render_json",
+    "request_breadcrumbs",
     "set_log_level",
     "sink_failures",
 ]
@@ -248,11 +251,15 @@ class _Sink:
         self.lock = threading.Lock()
 
     def __call__(self, message: Any) -> None:
+        crumbs = _breadcrumbs.get()
         try:
-            data = render_json(message.record) if self.json_lines else str(message).encode()
+            json_line = render_json(message.record) if self.json_lines or crumbs else b""
+            data = json_line if self.json_lines else str(message).encode()
         except Exception:
             _count_sink_failure()
             return
+        if crumbs is not None:
+            crumbs.append(json_line.decode().rstrip("\n"))
         self.write_bytes(data)
 
     def write_payload(self, payload: dict[str, Any]) -> None:
@@ -345,6 +352,37 @@ def _reset_lock_after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_reset_lock_after_fork)
+
+
+_breadcrumbs: ContextVar[deque[str] | None] = ContextVar("prodready_breadcrumbs", default=None)
+
+
+def request_breadcrumbs() -> list[str]:
+    """The current request's most recent log lines (JSON), oldest first; empty outside one.
+
+    The error store keeps them with each recorded error, so its detail shows the log lines
+    of the failing request. ``PRODREADY_ERRORS_BREADCRUMBS`` bounds how many.
+
+    .. versionadded:: 0.1
+    """
+    crumbs = _breadcrumbs.get()
+    return list(crumbs) if crumbs is not None else []
+
+
+class _BreadcrumbBinder:
+    """Gives each request a bounded buffer of its log lines (see ``_wsgi``)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def bind(self, environ: Any) -> object:
+        return _breadcrumbs.set(deque(maxlen=self.size))
+
+    def unbind(self, token: object) -> None:
+        try:
+            _breadcrumbs.reset(token)  # type: ignore[arg-type]
+        except ValueError:
+            _breadcrumbs.set(None)
 
 
 def sink_failures() -> int:
@@ -552,6 +590,10 @@ def init_logs(app: Flask, state: Any) -> None:
         settings["PRODREADY_TRUSTED_PROXIES"],
     )
     state.components["logs"] = access
+    if settings["PRODREADY_ERRORS_BREADCRUMBS"]:
+        middleware(app, state).binders.append(
+            _BreadcrumbBinder(settings["PRODREADY_ERRORS_BREADCRUMBS"])
+        )
     if not settings["PRODREADY_ACCESS_LOG_ENABLED"]:
         return
 

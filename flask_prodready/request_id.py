@@ -241,7 +241,9 @@ def init_request_id(app: Flask, state: Any) -> None:
 
     # Process-wide and idempotent, like loguru's logger itself.
     logger.configure(patcher=add_request_context)  # type: ignore[arg-type]
-    middleware(app, state).binder = _Binder(config)
+    wsgi = middleware(app, state)
+    wsgi.binders.insert(0, _Binder(config))
+    wsgi.response_header = (config.header, _request_id.get)
 
     if not issubclass(app.app_ctx_globals_class, _RequestIdGlobals):
         # A read-through attribute costs nothing per request, unlike a before_request hook,
@@ -275,11 +277,10 @@ class _Binder:
     """Binds the request id and trace context around the app (see ``_wsgi``)."""
 
     def __init__(self, config: _RequestIdConfig) -> None:
-        self.header = config.header
         self.trust_incoming = config.trust_incoming
         self.environ_key = config.environ_key
 
-    def bind(self, environ: dict[str, Any]) -> tuple[str, object]:
+    def bind(self, environ: dict[str, Any]) -> object:
         incoming = environ.get(self.environ_key) if self.trust_incoming else None
         rejected = None
         if incoming is not None and is_valid_request_id(incoming):
@@ -302,7 +303,7 @@ class _Binder:
                 shown=ascii(rejected[:24]) + ("..." if len(rejected) > 24 else ""),
                 length=len(rejected),
             )
-        return rid, tokens
+        return tokens
 
     def unbind(self, tokens: object) -> None:
         id_token: Token[str | None]

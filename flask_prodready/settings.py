@@ -206,10 +206,23 @@ def _to_header_name(value: Any) -> str:
     raise ValueError(value)
 
 
+def _to_status_list(value: Any) -> tuple[int, ...]:
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        raise ValueError(value)
+    statuses = tuple(
+        _to_int(item.strip() if isinstance(item, str) else item) for item in items if item != ""
+    )
+    if not all(400 <= status <= 599 for status in statuses):
+        raise ValueError(value)
+    return statuses
+
+
 _LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
 FLOAT = _Cast("a number", _to_float)
 LEVEL = _Cast("a log level: " + ", ".join(_LEVELS), _to_level)
 LEVEL_MAP = _Cast("a table of logger name to log level", _to_level_map)
+STATUS_LIST = _Cast("a list of HTTP error statuses (400 to 599)", _to_status_list)
 HEADER_NAME = _Cast("an HTTP header name such as X-Request-ID", _to_header_name)
 OPTIONAL_STR = _Cast("a string, or empty for none", _to_optional_str)
 STR_LIST = _Cast('a list of strings (a TOML array, or text separated by ",")', _to_str_list)
@@ -366,6 +379,77 @@ SETTINGS: tuple[Setting, ...] = (
         at_least(INT, 0),
         "How many reverse proxies in front of the app append to `X-Forwarded-For`; the "
         "access line's `remote_addr` is the address the outermost trusted proxy saw.",
+    ),
+    Setting(
+        "PRODREADY_ERRORS_ENABLED",
+        True,
+        BOOL,
+        "Answer every error as an RFC 9457 problem document and record unexpected errors in "
+        "the error store.",
+    ),
+    Setting(
+        "PRODREADY_ERRORS_FORMAT",
+        "auto",
+        choice("auto", "json"),
+        "`auto`: problem JSON, or a small HTML page for browsers that ask for HTML; `json`: "
+        "always JSON.",
+    ),
+    Setting(
+        "PRODREADY_ERRORS_TYPE_BASE",
+        None,
+        OPTIONAL_STR,
+        "Base URI of problem `type`s, e.g. `https://errors.example.com/` gives "
+        "`https://errors.example.com/not_found`; unset, `type` is `about:blank`.",
+    ),
+    Setting(
+        "PRODREADY_ERRORS_RECORD_STATUSES",
+        [],
+        STATUS_LIST,
+        "Statuses of expected errors (`AppError`, `abort`) recorded in the store as well, "
+        "e.g. `[404, 503]`. Unexpected exceptions are always recorded.",
+    ),
+    Setting(
+        "PRODREADY_ERRORS_BREADCRUMBS",
+        50,
+        at_least(INT, 0),
+        "How many of a request's latest log lines are kept with its recorded error; 0 keeps none.",
+    ),
+    Setting(
+        "PRODREADY_ERROR_STORE",
+        "sqlite",
+        choice("sqlite", "memory", "redis", "none"),
+        "Where recorded errors go: `sqlite` (one file shared by the workers of a machine), "
+        "`memory` (this process), `redis` (every instance), or `none`.",
+    ),
+    Setting(
+        "PRODREADY_ERROR_STORE_PATH",
+        None,
+        OPTIONAL_STR,
+        "The SQLite file; unset, `prodready-errors.sqlite3` in the app's instance folder.",
+    ),
+    Setting(
+        "PRODREADY_ERROR_STORE_URL",
+        None,
+        OPTIONAL_STR,
+        'The Redis URL, e.g. `redis://cache:6379/0`, for `PRODREADY_ERROR_STORE = "redis"`.',
+    ),
+    Setting(
+        "PRODREADY_ERROR_STORE_MAX_GROUPS",
+        500,
+        at_least(INT, 1),
+        "Error groups kept; the least recently seen are dropped first.",
+    ),
+    Setting(
+        "PRODREADY_ERROR_STORE_MAX_OCCURRENCES",
+        20,
+        at_least(INT, 1),
+        "Occurrences kept per group; the oldest are dropped first.",
+    ),
+    Setting(
+        "PRODREADY_ERROR_STORE_RETENTION_HOURS",
+        168.0,
+        at_least(FLOAT, 0.01),
+        "Groups not seen for this long are dropped.",
     ),
     Setting(
         "PRODREADY_DASHBOARD_ENABLED",

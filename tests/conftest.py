@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import textwrap
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -71,7 +73,9 @@ class AppDir:
 
     def flask(self, *, debug: bool = False) -> Flask:
         """A bare Flask app whose root path is this folder."""
-        app = Flask("settings_test_app", root_path=str(self.root))
+        app = Flask(
+            "settings_test_app", root_path=str(self.root), instance_path=str(self.root / "instance")
+        )
         app.debug = debug
         return app
 
@@ -91,12 +95,85 @@ def app_dir(tmp_path: Path) -> AppDir:
 
 
 @pytest.fixture
-def app(monkeypatch: pytest.MonkeyPatch) -> Flask:
+def app(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Flask:
     """The example app on an in-memory database, for pytest-flask's ``client``."""
     monkeypatch.setenv("FLASK_SQLALCHEMY_DATABASE_URI", "sqlite://")
+    monkeypatch.setenv("FLASK_PRODREADY_ERROR_STORE_PATH", str(tmp_path / "errors.sqlite3"))
     application = create_app()
     application.config["TESTING"] = True
     return application
 
 
 MakeApp = Callable[..., Flask]
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class RedisServer:
+    """A real redis-server on a loopback port, without persistence; stop() and start() it."""
+
+    def __init__(self, executable: str, directory: Path) -> None:
+        self.executable = executable
+        self.directory = directory
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        import redis
+
+        command = [
+            self.executable,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.directory),
+        ]
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        client = redis.Redis.from_url(self.url, socket_timeout=1)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.RedisError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise RuntimeError("redis-server did not start") from None
+                time.sleep(0.05)
+        client.close()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.process = None
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A real Redis server for this test (Debian package redis-server)."""
+    executable = require_executable(
+        "redis-server", "install it with: sudo apt-get install redis-server"
+    )
+    server = RedisServer(executable, tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

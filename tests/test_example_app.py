@@ -109,3 +109,13 @@ def test_creating_an_order_logs_one_json_line_with_the_request_id(client: FlaskC
     (created,) = [line for line in lines if line["message"] == "order created"]
     assert created["request_id"] == response.headers["X-Request-ID"]
     assert created["order_id"] == response.get_json()["id"]
+
+
+def test_domain_errors_answer_problem_documents(client: FlaskClient) -> None:
+    missing = client.get("/api/orders/999")
+    assert missing.status_code == 404
+    assert missing.content_type == "application/problem+json"
+    assert missing.get_json()["detail"] == "order 999 does not exist"
+    big = client.post("/api/orders/", json={"customer": "ada", "item": "x", "quantity": 500})
+    conflict = client.delete(f"/api/orders/{big.get_json()['id']}")
+    assert (conflict.status_code, conflict.get_json()["code"]) == (409, "conflict")

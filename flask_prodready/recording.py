@@ -1,0 +1,145 @@
+"""Turn an exception in a request into a stored, redacted occurrence, never failing the request."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import sysconfig
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from flask import request
+from loguru import logger
+
+from .redaction import REDACTED, is_secret_key, redact_url_passwords
+from .request_id import request_id
+from .store import ErrorGroup, ErrorOccurrence, ErrorStore
+
+__all__ = ["ErrorRecorder", "fingerprint"]
+
+_LIBRARY_DIRS = tuple(
+    {
+        str(Path(p).resolve())
+        for p in (sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"])
+    }
+)
+_OWN_DIR = str(Path(__file__).resolve().parent)
+_HOST = socket.gethostname()
+
+
+def _is_app_frame(filename: str) -> bool:
+    if filename.startswith("<"):
+        return False
+    path = str(Path(filename).resolve())
+    return not (
+        path.startswith(_LIBRARY_DIRS)
+        or path.startswith(_OWN_DIR)
+        or "site-packages" in path
+        or "dist-packages" in path
+    )
+
+
+def fingerprint(error: BaseException) -> str:
+    """A stable id for "the same error": its type and the app's own frames.
+
+    Frames are named by file and function, not line number, so an edit elsewhere in a file
+    keeps the fingerprint; the message is left out, so ``order 7`` and ``order 8`` are one
+    error. When no frame is the app's, the innermost frame stands in.
+
+    .. versionadded:: 0.1
+    """
+    kind = type(error)
+    parts = [f"{kind.__module__}.{kind.__qualname__}"]
+    frames = traceback.extract_tb(error.__traceback__)
+    own = [f for f in frames if _is_app_frame(f.filename)] or frames[-1:]
+    for frame in own:
+        parts.append(f"{Path(frame.filename).name}:{frame.name}")
+    return hashlib.sha1("|".join(parts).encode(), usedforsecurity=False).hexdigest()[:16]
+
+
+def _stack(error: BaseException) -> str:
+    lines = traceback.format_exception(type(error), error, error.__traceback__)
+    return redact_url_passwords("".join(lines))
+
+
+def _redacted_pairs(items: Any) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in items:
+        result[key] = REDACTED if is_secret_key(key) else redact_url_passwords(str(value))
+    return result
+
+
+class ErrorRecorder:
+    """Records errors into a store; store failures are counted and logged, never raised.
+
+    After a failure the store is left alone for ``backoff`` seconds, so a dead Redis or a
+    locked file costs one timeout, not one per request; errors meanwhile are dropped and
+    counted.
+
+    :param store: where occurrences go.
+    :param breadcrumbs: returns the current request's recent log lines.
+    :param backoff: seconds to skip the store after a failure.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(self, store: ErrorStore, breadcrumbs: Any = None, backoff: float = 5.0) -> None:
+        self.store = store
+        self.breadcrumbs = breadcrumbs
+        self.backoff = backoff
+        self.recorded = 0
+        self.dropped = 0
+        self._retry_at = 0.0
+        self._lock = threading.Lock()
+
+    def occurrence(self, error: BaseException, status: int) -> ErrorOccurrence:
+        """The occurrence for ``error`` in the current request, redacted."""
+        rule = request.url_rule
+        return ErrorOccurrence(
+            fingerprint=fingerprint(error),
+            timestamp=time.time(),
+            exception_type=f"{type(error).__module__}.{type(error).__qualname__}",
+            message=redact_url_passwords(str(error))[:2000],
+            stack=_stack(error)[:20000],
+            status=status,
+            method=request.method,
+            route=rule.rule if rule is not None else "<unmatched>",
+            path=request.path,
+            request_id=request_id(),
+            headers=_redacted_pairs(request.headers.items()),
+            query=_redacted_pairs(request.args.items(multi=True)),
+            breadcrumbs=list(self.breadcrumbs() if self.breadcrumbs else ()),
+            host=_HOST,
+            pid=os.getpid(),
+        )
+
+    def record(self, error: BaseException, status: int) -> ErrorGroup | None:
+        """Record ``error``; ``None`` when it was dropped (store down or backing off)."""
+        if time.monotonic() < self._retry_at:
+            self._count(dropped=True)
+            return None
+        try:
+            group = self.store.record(self.occurrence(error, status))
+        except Exception as exc:  # any store failure: the request must still get its answer
+            self._retry_at = time.monotonic() + self.backoff
+            self._count(dropped=True)
+            logger.bind(logger="flask_prodready.errors").warning(
+                "could not record an error in the store ({}: {}); skipping the store for {}s",
+                type(exc).__name__,
+                redact_url_passwords(str(exc))[:200],
+                self.backoff,
+            )
+            return None
+        self._count(dropped=False)
+        return group
+
+    def _count(self, *, dropped: bool) -> None:
+        with self._lock:
+            if dropped:
+                self.dropped += 1
+            else:
+                self.recorded += 1

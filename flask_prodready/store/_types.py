@@ -1,0 +1,141 @@
+"""The store protocol and the records it keeps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from flask_prodready.exceptions import ProdReadyError
+
+
+class StoreError(ProdReadyError):
+    """The store could not be read or written (server down, file locked, disk full).
+
+    .. versionadded:: 0.1
+    """
+
+
+@dataclass(frozen=True)
+class StoreLimits:
+    """The bounds every store keeps.
+
+    :param max_groups: error groups kept; the least recently seen are dropped first.
+    :param max_occurrences: occurrences kept per group; the oldest are dropped first.
+    :param retention_seconds: groups not seen for this long, and older per-minute counts,
+        are dropped.
+
+    .. versionadded:: 0.1
+    """
+
+    max_groups: int = 500
+    max_occurrences: int = 20
+    retention_seconds: float = 7 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class ErrorOccurrence:
+    """One recorded error: what happened, to which request, with its context.
+
+    Everything here is already redacted: headers and query parameters with secret-looking
+    names are ``"***"``, URL passwords hidden in the message and stack.
+
+    .. versionadded:: 0.1
+    """
+
+    fingerprint: str
+    timestamp: float
+    exception_type: str
+    message: str
+    stack: str
+    status: int
+    method: str
+    route: str
+    path: str
+    request_id: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    query: dict[str, Any] = field(default_factory=dict)
+    breadcrumbs: list[str] = field(default_factory=list)
+    host: str = ""
+    pid: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of the occurrence."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ErrorOccurrence:
+        """The occurrence from :meth:`to_dict`'s output."""
+        known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class ErrorGroup:
+    """Occurrences with one fingerprint: how often, since when, where, and whether resolved.
+
+    .. versionadded:: 0.1
+    """
+
+    fingerprint: str
+    exception_type: str
+    message: str
+    route: str
+    method: str
+    status: int
+    count: int
+    first_seen: float
+    last_seen: float
+    last_request_id: str | None
+    resolved: bool = False
+
+
+@runtime_checkable
+class ErrorStore(Protocol):
+    """What every store backend does. Methods raise :class:`StoreError` on failure.
+
+    .. versionadded:: 0.1
+    """
+
+    limits: StoreLimits
+
+    def record(self, occurrence: ErrorOccurrence) -> ErrorGroup:
+        """Add an occurrence to its group (creating or reopening it); return the group."""
+        ...
+
+    def groups(
+        self,
+        *,
+        route: str | None = None,
+        status: int | None = None,
+        resolved: bool | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[ErrorGroup]:
+        """Groups, newest last-seen first, filtered and paged."""
+        ...
+
+    def group(self, fingerprint: str) -> ErrorGroup | None:
+        """One group, or ``None``."""
+        ...
+
+    def occurrences(self, fingerprint: str, limit: int = 20) -> list[ErrorOccurrence]:
+        """A group's kept occurrences, newest first."""
+        ...
+
+    def set_resolved(self, fingerprint: str, resolved: bool) -> bool:
+        """Resolve or reopen a group; ``False`` if there is no such group."""
+        ...
+
+    def counts_per_minute(
+        self, start: float, end: float, fingerprint: str | None = None
+    ) -> list[tuple[int, int]]:
+        """``(minute start as epoch seconds, count)`` for minutes in ``[start, end)``."""
+        ...
+
+    def prune(self, now: float | None = None) -> None:
+        """Apply retention and the group cap now (stores also do it as they record)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and files."""
+        ...

@@ -1,0 +1,293 @@
+"""An error store in one SQLite file, shared by every worker process of a machine."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from ._types import ErrorGroup, ErrorOccurrence, StoreError, StoreLimits
+
+#: How long a writer waits for another process's lock before the write fails (ms).
+BUSY_TIMEOUT_MS = 2000
+#: Per-minute counts are kept for at most a day, whatever the retention.
+MINUTE_RETENTION_SECONDS = 24 * 3600
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS error_groups (
+    fingerprint TEXT PRIMARY KEY,
+    exception_type TEXT NOT NULL,
+    message TEXT NOT NULL,
+    route TEXT NOT NULL,
+    method TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    first_seen REAL NOT NULL,
+    last_seen REAL NOT NULL,
+    last_request_id TEXT,
+    resolved INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS error_groups_last_seen ON error_groups (last_seen);
+CREATE TABLE IF NOT EXISTS error_occurrences (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    fingerprint TEXT NOT NULL,
+    timestamp REAL NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS error_occurrences_group ON error_occurrences (fingerprint, id);
+CREATE TABLE IF NOT EXISTS error_minutes (
+    minute INTEGER NOT NULL,
+    fingerprint TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (minute, fingerprint)
+);
+"""
+
+_GROUP_COLUMNS = (
+    "fingerprint, exception_type, message, route, method, status, count, first_seen, "
+    "last_seen, last_request_id, resolved"
+)
+
+# Built from constants only.
+_SELECT_GROUP = f"SELECT {_GROUP_COLUMNS} FROM error_groups WHERE fingerprint = ?"  # noqa: S608
+
+
+class SQLiteErrorStore:
+    """Errors in one SQLite file (WAL mode), safe for several processes and threads.
+
+    Each thread uses its own connection. A write waits at most :data:`BUSY_TIMEOUT_MS` for
+    another writer, then fails with :class:`StoreError` (the caller counts it; the request
+    never fails). The file stays bounded by the limits; old pages are reused.
+
+    :param path: the database file; its folder is created.
+    :param limits: the bounds.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(self, path: str | Path, limits: StoreLimits | None = None) -> None:
+        self.path = Path(path)
+        self.limits = limits or StoreLimits()
+        self._local = threading.local()
+        self._records = 0
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._connection() as db:
+                db.executescript(_SCHEMA)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"cannot open the error store {self.path}: {exc}") from exc
+
+    def _connection(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is not None and self._local.pid != os.getpid():
+            db = None  # inherited through fork (gunicorn --preload): never share it
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            self._local.db = db
+            self._local.pid = os.getpid()
+        return db
+
+    def _run(self, work: Any) -> Any:
+        try:
+            return work(self._connection())
+        except sqlite3.Error as exc:
+            raise StoreError(f"error store {self.path}: {exc}") from exc
+
+    def record(self, occurrence: ErrorOccurrence) -> ErrorGroup:
+        """Add an occurrence to its group; see :class:`~flask_prodready.store.ErrorStore`."""
+
+        def work(db: sqlite3.Connection) -> ErrorGroup:
+            o = occurrence
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute(
+                    "INSERT INTO error_groups (fingerprint, exception_type, message, route, "
+                    "method, status, count, first_seen, last_seen, last_request_id, resolved) "
+                    "VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, 0) "
+                    "ON CONFLICT (fingerprint) DO UPDATE SET message = excluded.message, "
+                    "route = excluded.route, method = excluded.method, "
+                    "status = excluded.status, count = count + 1, "
+                    "last_seen = max(last_seen, excluded.last_seen), "
+                    "last_request_id = excluded.last_request_id, resolved = 0",
+                    (
+                        o.fingerprint,
+                        o.exception_type,
+                        o.message,
+                        o.route,
+                        o.method,
+                        o.status,
+                        o.timestamp,
+                        o.timestamp,
+                        o.request_id,
+                    ),
+                )
+                db.execute(
+                    "INSERT INTO error_occurrences (fingerprint, timestamp, data) VALUES (?, ?, ?)",
+                    (o.fingerprint, o.timestamp, json.dumps(o.to_dict(), default=str)),
+                )
+                db.execute(
+                    "DELETE FROM error_occurrences WHERE fingerprint = ? AND id NOT IN "
+                    "(SELECT id FROM error_occurrences WHERE fingerprint = ? "
+                    "ORDER BY id DESC LIMIT ?)",
+                    (o.fingerprint, o.fingerprint, self.limits.max_occurrences),
+                )
+                db.execute(
+                    "INSERT INTO error_minutes (minute, fingerprint, count) VALUES (?, ?, 1) "
+                    "ON CONFLICT (minute, fingerprint) DO UPDATE SET count = count + 1",
+                    (int(o.timestamp // 60) * 60, o.fingerprint),
+                )
+                row = db.execute(
+                    _SELECT_GROUP,
+                    (o.fingerprint,),
+                ).fetchone()
+                self._records += 1
+                if row[6] == 1 or self._records % 50 == 1:  # a new group, or now and then
+                    self._enforce(db, time.time())
+                    row = (
+                        db.execute(
+                            _SELECT_GROUP,
+                            (o.fingerprint,),
+                        ).fetchone()
+                        or row
+                    )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            return _group(row)
+
+        result: ErrorGroup = self._run(work)
+        return result
+
+    def groups(
+        self,
+        *,
+        route: str | None = None,
+        status: int | None = None,
+        resolved: bool | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[ErrorGroup]:
+        """Groups, newest first, filtered and paged."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if route is not None:
+            clauses.append("route = ?")
+            params.append(route)
+        if status is not None:
+            clauses.append("status = ?")
+            params.append(status)
+        if resolved is not None:
+            clauses.append("resolved = ?")
+            params.append(int(resolved))
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        query = (
+            f"SELECT {_GROUP_COLUMNS} FROM error_groups {where} "  # noqa: S608 - fixed clauses
+            "ORDER BY last_seen DESC LIMIT ? OFFSET ?"
+        )
+        rows = self._run(lambda db: db.execute(query, (*params, limit, offset)).fetchall())
+        return [_group(row) for row in rows]
+
+    def group(self, fingerprint: str) -> ErrorGroup | None:
+        """One group, or ``None``."""
+        row = self._run(lambda db: db.execute(_SELECT_GROUP, (fingerprint,)).fetchone())
+        return _group(row) if row else None
+
+    def occurrences(self, fingerprint: str, limit: int = 20) -> list[ErrorOccurrence]:
+        """A group's occurrences, newest first."""
+        rows = self._run(
+            lambda db: db.execute(
+                "SELECT data FROM error_occurrences WHERE fingerprint = ? ORDER BY id DESC LIMIT ?",
+                (fingerprint, limit),
+            ).fetchall()
+        )
+        return [ErrorOccurrence.from_dict(json.loads(row[0])) for row in rows]
+
+    def set_resolved(self, fingerprint: str, resolved: bool) -> bool:
+        """Resolve or reopen a group."""
+        cursor = self._run(
+            lambda db: db.execute(
+                "UPDATE error_groups SET resolved = ? WHERE fingerprint = ?",
+                (int(resolved), fingerprint),
+            )
+        )
+        return bool(cursor.rowcount)
+
+    def counts_per_minute(
+        self, start: float, end: float, fingerprint: str | None = None
+    ) -> list[tuple[int, int]]:
+        """Counts per minute in ``[start, end)``."""
+        if fingerprint is None:
+            query = (
+                "SELECT minute, SUM(count) FROM error_minutes WHERE minute >= ? AND minute < ? "
+                "GROUP BY minute ORDER BY minute"
+            )
+            params: tuple[Any, ...] = (start, end)
+        else:
+            query = (
+                "SELECT minute, count FROM error_minutes WHERE minute >= ? AND minute < ? "
+                "AND fingerprint = ? ORDER BY minute"
+            )
+            params = (start, end, fingerprint)
+        rows = self._run(lambda db: db.execute(query, params).fetchall())
+        return [(int(minute), int(count)) for minute, count in rows]
+
+    def prune(self, now: float | None = None) -> None:
+        """Apply retention and the group cap."""
+
+        def work(db: sqlite3.Connection) -> None:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                self._enforce(db, time.time() if now is None else now)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+        self._run(work)
+
+    def _enforce(self, db: sqlite3.Connection, now: float) -> None:
+        horizon = now - self.limits.retention_seconds
+        doomed = (
+            "SELECT fingerprint FROM error_groups WHERE last_seen < ? OR fingerprint NOT IN "
+            "(SELECT fingerprint FROM error_groups ORDER BY last_seen DESC LIMIT ?)"
+        )
+        fingerprints = [r[0] for r in db.execute(doomed, (horizon, self.limits.max_groups))]
+        for start in range(0, len(fingerprints), 500):
+            chunk = fingerprints[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for table in ("error_groups", "error_occurrences", "error_minutes"):
+                db.execute(f"DELETE FROM {table} WHERE fingerprint IN ({marks})", chunk)  # noqa: S608
+        minute_horizon = now - min(self.limits.retention_seconds, MINUTE_RETENTION_SECONDS)
+        db.execute("DELETE FROM error_minutes WHERE minute < ?", (minute_horizon,))
+
+    def close(self) -> None:
+        """Close this thread's connection."""
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+
+def _group(row: Any) -> ErrorGroup:
+    (fingerprint, kind, message, route, method, status, count, first, last, rid, resolved) = row
+    return ErrorGroup(
+        fingerprint=fingerprint,
+        exception_type=kind,
+        message=message,
+        route=route,
+        method=method,
+        status=int(status),
+        count=int(count),
+        first_seen=float(first),
+        last_seen=float(last),
+        last_request_id=rid,
+        resolved=bool(resolved),
+    )

@@ -1,0 +1,189 @@
+"""One contract for every error store: memory, SQLite and a real Redis server."""
+
+from __future__ import annotations
+
+import gc
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from flask_prodready.store import (
+    ErrorOccurrence,
+    ErrorStore,
+    MemoryErrorStore,
+    SQLiteErrorStore,
+    StoreError,
+    StoreLimits,
+)
+
+from .conftest import RedisServer
+
+NOW = time.time()
+LIMITS = StoreLimits(max_groups=5, max_occurrences=3, retention_seconds=3600)
+
+
+def occurrence(fp: str = "fp-a", at: float = NOW, **changes: object) -> ErrorOccurrence:
+    fields: dict[str, object] = {
+        "fingerprint": fp,
+        "timestamp": at,
+        "exception_type": "builtins.RuntimeError",
+        "message": "boom",
+        "stack": "Traceback ...",
+        "status": 500,
+        "method": "GET",
+        "route": "/orders/<int:id>",
+        "path": "/orders/7",
+        "request_id": f"rid-{at}",
+        "headers": {"Accept": "*/*"},
+        "query": {"page": "2"},
+        "breadcrumbs": ['{"message": "before"}'],
+    }
+    fields.update(changes)
+    return ErrorOccurrence(**fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def make_store(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Callable[[StoreLimits], ErrorStore]]:
+    opened: list[ErrorStore] = []
+
+    def make(limits: StoreLimits = LIMITS) -> ErrorStore:
+        store: ErrorStore
+        if request.param == "memory":
+            store = MemoryErrorStore(limits)
+        elif request.param == "sqlite":
+            store = SQLiteErrorStore(tmp_path / f"errors-{len(opened)}.sqlite3", limits)
+        else:
+            from flask_prodready.store.redis import RedisErrorStore
+
+            server: RedisServer = request.getfixturevalue("redis_server")
+            store = RedisErrorStore(server.url, limits, prefix=f"t{len(opened)}:")
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        store.close()
+
+
+def test_occurrences_of_one_fingerprint_make_one_group(
+    make_store: Callable[..., ErrorStore],
+) -> None:
+    store = make_store()
+    for n in range(7):
+        group = store.record(occurrence(at=NOW + n, message=f"boom {n}"))
+    assert group.count == 7
+    (stored,) = store.groups()
+    assert stored == group
+    assert (stored.first_seen, stored.last_seen) == (NOW, NOW + 6)
+    assert stored.last_request_id == f"rid-{NOW + 6}"
+    assert stored.message == "boom 6"
+    kept = store.occurrences("fp-a")
+    assert [o.message for o in kept] == ["boom 6", "boom 5", "boom 4"], "newest first, capped"
+    assert kept[0] == occurrence(at=NOW + 6, message="boom 6")
+
+
+def test_groups_are_filtered_paged_and_newest_first(make_store: Callable[..., ErrorStore]) -> None:
+    store = make_store()
+    store.record(occurrence("a", NOW + 1, route="/a", status=500))
+    store.record(occurrence("b", NOW + 2, route="/b", status=404))
+    store.record(occurrence("c", NOW + 3, route="/a", status=503))
+    assert [g.fingerprint for g in store.groups()] == ["c", "b", "a"]
+    assert [g.fingerprint for g in store.groups(route="/a")] == ["c", "a"]
+    assert [g.fingerprint for g in store.groups(status=404)] == ["b"]
+    assert [g.fingerprint for g in store.groups(limit=1, offset=1)] == ["b"]
+    assert store.group("b") is not None
+    assert store.group("nope") is None
+    assert store.occurrences("nope") == []
+
+
+def test_resolved_groups_reopen_when_they_happen_again(
+    make_store: Callable[..., ErrorStore],
+) -> None:
+    store = make_store()
+    store.record(occurrence())
+    assert store.set_resolved("fp-a", True)
+    assert store.groups(resolved=True)[0].resolved
+    assert store.groups(resolved=False) == []
+    assert not store.set_resolved("nope", True)
+    group = store.record(occurrence(at=NOW + 1))
+    assert not group.resolved
+    assert store.groups(resolved=False)[0].count == 2
+
+
+def test_group_cap_drops_the_least_recently_seen(make_store: Callable[..., ErrorStore]) -> None:
+    store = make_store()
+    for n in range(8):
+        store.record(occurrence(f"fp-{n}", NOW + n))
+    kept = [g.fingerprint for g in store.groups(limit=100)]
+    assert kept == ["fp-7", "fp-6", "fp-5", "fp-4", "fp-3"]
+    assert store.occurrences("fp-0") == []
+
+
+def test_retention_drops_old_groups(make_store: Callable[..., ErrorStore]) -> None:
+    store = make_store()
+    store.record(occurrence("old", NOW - 7200))
+    store.record(occurrence("new", NOW))
+    store.prune(NOW)
+    assert [g.fingerprint for g in store.groups()] == ["new"]
+
+
+def test_counts_per_minute(make_store: Callable[..., ErrorStore]) -> None:
+    store = make_store()
+    minute = int(NOW // 60) * 60
+    for at in (minute + 1, minute + 2, minute + 61):
+        store.record(occurrence("a", at))
+    store.record(occurrence("b", minute + 3))
+    assert store.counts_per_minute(minute, minute + 120) == [(minute, 3), (minute + 60, 1)]
+    assert store.counts_per_minute(minute, minute + 120, "a") == [(minute, 2), (minute + 60, 1)]
+    assert store.counts_per_minute(minute + 60, minute + 120) == [(minute + 60, 1)]
+
+
+def test_memory_store_stays_flat_after_100_000_errors() -> None:
+    store = MemoryErrorStore(StoreLimits(max_groups=100, max_occurrences=5))
+
+    def record(start: int, count: int) -> None:
+        for n in range(start, start + count):
+            store.record(occurrence(f"fp-{n % 1000}", NOW, message=f"boom {n}"))
+
+    record(0, 20_000)
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    record(20_000, 80_000)
+    gc.collect()
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    assert len(store.groups(limit=1000)) == 100
+    assert all(len(store.occurrences(g.fingerprint)) <= 5 for g in store.groups(limit=1000))
+    assert after - before < 512 * 1024, f"memory grew by {after - before} bytes"
+
+
+def test_sqlite_file_stays_bounded(tmp_path: Path) -> None:
+    path = tmp_path / "errors.sqlite3"
+    store = SQLiteErrorStore(path, StoreLimits(max_groups=20, max_occurrences=3))
+    for n in range(1500):
+        store.record(occurrence(f"fp-{n % 200}", NOW, stack="x" * 2000))
+    size = path.stat().st_size
+    for n in range(1500, 4500):
+        store.record(occurrence(f"fp-{n % 200}", NOW, stack="x" * 2000))
+    assert len(store.groups(limit=100)) == 20
+    assert path.stat().st_size <= size * 1.5 + 64 * 1024
+    store.close()
+
+
+def test_redis_store_fails_fast_when_the_server_is_gone(redis_server: RedisServer) -> None:
+    from flask_prodready.store.redis import RedisErrorStore
+
+    store = RedisErrorStore(redis_server.url, LIMITS)
+    store.record(occurrence())
+    redis_server.stop()
+    started = time.monotonic()
+    with pytest.raises(StoreError):
+        store.record(occurrence(at=NOW + 1))
+    assert time.monotonic() - started < 5
+    store.close()
