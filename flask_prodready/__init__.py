@@ -21,18 +21,26 @@ from .extension import get_state as get_state
 from .redaction import REDACTED as REDACTED
 from .redaction import is_secret_key as is_secret_key
 from .redaction import redact as redact
+from .snapshots import MetricsSnapshot as MetricsSnapshot
+from .snapshots import RouteStats as RouteStats
+from .snapshots import SeriesPoint as SeriesPoint
+from .snapshots import metrics_snapshot as metrics_snapshot
 
 __all__ = [
     "REDACTED",
     "ConfigError",
     "ConfigProblem",
+    "MetricsSnapshot",
     "NotInitialisedError",
     "ProdReady",
     "ProdReadyError",
     "ProdReadyState",
+    "RouteStats",
+    "SeriesPoint",
     "SetupError",
     "__version__",
     "get_state",
     "is_secret_key",
+    "metrics_snapshot",
     "redact",
 ]

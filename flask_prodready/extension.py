@@ -52,6 +52,7 @@ class Part:
 #: The parts, in the order ``init_app`` registers them. Settings come first, before any
 #: part, because every part reads them.
 PARTS: tuple[Part, ...] = (
+    Part("metrics", "PRODREADY_METRICS_ENABLED", "flask_prodready.metrics:init_metrics"),
     Part("dashboard", "PRODREADY_DASHBOARD_ENABLED", "flask_prodready.dashboard:init_dashboard"),
 )
 

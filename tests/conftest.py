@@ -15,7 +15,7 @@ from flask import Flask
 from example_app import create_app
 from flask_prodready import ProdReady
 
-_OWNED_PREFIXES = ("FLASK_", "PRODREADY_", "DYNACONF_", "EXAMPLE_")
+_OWNED_PREFIXES = ("FLASK_", "PRODREADY_", "DYNACONF_", "EXAMPLE_", "PROMETHEUS_")
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,7 @@ def test_factory_pattern_sets_state_in_app_extensions(app_dir: AppDir) -> None:
     state = app.extensions[EXTENSION_KEY]
     assert state is get_state(app)
     assert state.extension is prodready
-    assert state.parts == ("dashboard",)
+    assert state.parts == ("metrics", "dashboard")
     assert not any(isinstance(v, Flask) for v in vars(prodready).values()), "no app on self"
 
 
@@ -66,7 +66,7 @@ def test_failed_init_app_leaves_no_state_and_can_be_retried(
     assert EXTENSION_KEY not in app.extensions
     monkeypatch.setenv("FLASK_PRODREADY_DASHBOARD_ENABLED", "off")
     ProdReady(app)
-    assert get_state(app).parts == ()
+    assert get_state(app).parts == ("metrics",)
 
 
 def test_state_of_an_app_without_the_extension_names_the_fix() -> None:
@@ -83,7 +83,7 @@ def test_unknown_override_is_a_type_error_with_a_suggestion() -> None:
 
 
 def test_overrides_accept_short_and_full_names(app_dir: AppDir) -> None:
-    app = app_dir.app(PRODREADY_DASHBOARD_ENABLED=False)
+    app = app_dir.app(PRODREADY_DASHBOARD_ENABLED=False, metrics_enabled=False)
     assert get_state(app).parts == ()
     assert ProdReady(dashboard_enabled=False).overrides == {"PRODREADY_DASHBOARD_ENABLED": False}
 
@@ -99,6 +99,12 @@ def test_each_part_has_a_boolean_setting_and_a_loadable_init() -> None:
     for part in PARTS:
         assert setting(part.setting).cast is BOOL
         assert callable(part.load())
+
+
+def test_parts_follow_the_documented_order() -> None:
+    documented = ("config", "logs", "errors", "metrics", "health", "dashboard", "alerts")
+    names = [part.name for part in PARTS]
+    assert names == sorted(names, key=documented.index)
 
 
 def test_switched_off_part_registers_nothing(app_dir: AppDir) -> None:
