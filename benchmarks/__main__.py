@@ -51,7 +51,8 @@ def prodready(**overrides: Any) -> Callable[[], Flask]:
 VARIANTS: dict[str, Callable[[], Flask]] = {
     "flask": bare,
     "prodready (all parts on)": prodready(),
-    "prodready (all parts off)": prodready(dashboard_enabled=False),
+    "prodready (metrics only)": prodready(dashboard_enabled=False),
+    "prodready (all parts off)": prodready(dashboard_enabled=False, metrics_enabled=False),
 }
 
 
@@ -86,21 +87,26 @@ def main(argv: list[str] | None = None) -> int:
         for name, app in apps.items():
             samples[name].append(per_request_seconds(app, args.requests))
     baseline = statistics.median(samples["flask"])
+    fastest_baseline = min(samples["flask"])
     rows = []
     for name, values in samples.items():
         median = statistics.median(values)
+        fastest = min(values)
         rows.append(
             {
                 "variant": name,
                 "median_us": round(median * 1e6, 2),
-                "min_us": round(min(values) * 1e6, 2),
+                "min_us": round(fastest * 1e6, 2),
                 "ratio_vs_flask": round(median / baseline, 3),
                 "added_us": round((median - baseline) * 1e6, 2),
+                "added_min_us": round((fastest - fastest_baseline) * 1e6, 2),
             }
         )
+        # The minimum is what the code costs when nothing else competes for the CPU.
         print(
             f"{name:28} {median * 1e6:8.1f} µs/request  x{median / baseline:5.2f}  "
-            f"(+{(median - baseline) * 1e6:5.1f} µs)"
+            f"(+{(median - baseline) * 1e6:5.1f} µs; fastest round "
+            f"+{(fastest - fastest_baseline) * 1e6:5.1f} µs)"
         )
     RESULTS.mkdir(exist_ok=True)
     document = {
