@@ -171,6 +171,7 @@ class Metrics:
         single-process mode.
     :param store: where samples are kept; an in-process ring buffer by default.
     :param clock: the time in seconds since the epoch, for samples.
+    :param timer: a monotonic clock in seconds, for request durations.
 
     .. versionadded:: 0.1
     """
@@ -190,6 +191,7 @@ class Metrics:
         multiprocess_dir: str | None = None,
         store: SampleStore | None = None,
         clock: Callable[[], float] = time.time,
+        timer: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.path = path
         self.excluded_paths: tuple[str, ...] = tuple(dict.fromkeys([path, *excluded_paths]))
@@ -200,6 +202,7 @@ class Metrics:
         capacity = int(history_minutes * 60 / sample_interval) + 2
         self.store: SampleStore = store if store is not None else SampleRingBuffer(capacity)
         self.clock = clock
+        self.timer = timer
         #: This app's registry; in multiprocess mode scrapes read the files instead.
         self.registry = CollectorRegistry(auto_describe=True)
         #: prometheus-flask-exporter bound to :attr:`registry`, for your own decorators.
@@ -427,8 +430,6 @@ class Metrics:
         excluded_prefixes = self._excluded_prefixes
         in_flight = self._in_flight
         observe = self._observe
-        clock = self.clock
-        perf_counter = time.perf_counter
 
         def prodready_metrics(
             environ: WSGIEnvironment, start_response: StartResponse
@@ -436,20 +437,23 @@ class Metrics:
             path = environ.get("PATH_INFO") or "/"
             if path in excluded_exact or path.startswith(excluded_prefixes):
                 return wsgi_app(environ, start_response)
-            if clock() >= self._next_sample_at:
+            if self.clock() >= self._next_sample_at:
                 self._sample_in_request()
             statuses: list[str] = []
 
             def capture(status: str, headers: Any, exc_info: Any = None) -> Any:
                 statuses.append(status)
+                if exc_info is None:
+                    return start_response(status, headers)
                 return start_response(status, headers, exc_info)
 
+            timer = self.timer
             in_flight.inc()
-            started = perf_counter()
+            started = timer()
             try:
                 return wsgi_app(environ, capture)
             finally:
-                elapsed = perf_counter() - started
+                elapsed = timer() - started
                 in_flight.dec()
                 # No status: the exception propagated (testing, debug); Flask answers 500.
                 observe(environ, int(statuses[-1][:3]) if statuses else 500, elapsed)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from array import array
 
 import pytest
@@ -21,11 +20,11 @@ from flask_prodready.snapshots import (
 from .conftest import AppDir
 
 BUCKETS = [0.1, 0.2, 2.0]
-SLOW = 0.3  # seconds: in the (0.2, 2.0] bucket; fast requests are in the first
+FAST, SLOW = 0.05, 0.3  # seconds: in the first bucket, and in the (0.2, 2.0] bucket
 
 
 class Clock:
-    """A clock the test moves by hand, for the sampler."""
+    """A clock the test moves by hand: the sampler's wall clock, or the request timer."""
 
     def __init__(self, now: float) -> None:
         self.now = now
@@ -36,19 +35,23 @@ class Clock:
 
 @pytest.fixture
 def workload_app(app_dir: AppDir) -> tuple[Flask, Metrics, Clock]:
+    """An app whose views take known times: each moves the request timer, none sleeps."""
     app = app_dir.app(metrics_buckets=BUCKETS, metrics_sample_interval=10)
+    timer = Clock(0.0)
 
     @app.get("/fast")
     def fast() -> str:
+        timer.now += FAST
         return "fast"
 
     @app.get("/slow")
     def slow() -> str:
-        time.sleep(SLOW)
+        timer.now += SLOW
         return "slow"
 
     @app.get("/fail")
     def fail() -> tuple[str, int]:
+        timer.now += FAST
         return "failed", 503
 
     metrics: Metrics = app.extensions["prodready"].components["metrics"]
@@ -57,6 +60,7 @@ def workload_app(app_dir: AppDir) -> tuple[Flask, Metrics, Clock]:
     metrics.store = SampleRingBuffer(metrics.store.capacity)  # forget the real clock's sample
     clock = Clock(1_000.0)
     metrics.clock = clock
+    metrics.timer = timer
     metrics.sample()  # the baseline, at t = 1000
     return app, metrics, clock
 
@@ -92,8 +96,8 @@ def test_snapshot_matches_a_known_workload(workload_app: tuple[Flask, Metrics, C
     assert [stats.route for stats in snapshot.routes] == ["/fast", "/fail", "/slow"]
     assert routes["/fast"].requests == 36
     assert routes["/fast"].request_rate == pytest.approx(1.8)
-    assert routes["/fast"].p99 is not None
-    assert routes["/fast"].p99 <= 0.1
+    assert routes["/fast"].p50 == pytest.approx(0.1 * 18 / 36)
+    assert routes["/fast"].p99 == pytest.approx(0.1 * 35.64 / 36)
     assert (routes["/fail"].errors, routes["/fail"].error_ratio) == (10, 1.0)
     assert routes["/fail"].error_rate == pytest.approx(0.5)
     slow = routes["/slow"]
