@@ -36,6 +36,10 @@ from .request_id import bind_context as bind_context
 from .request_id import current_trace as current_trace
 from .request_id import outgoing_headers as outgoing_headers
 from .request_id import request_id as request_id
+from .snapshots import MetricsSnapshot as MetricsSnapshot
+from .snapshots import RouteStats as RouteStats
+from .snapshots import SeriesPoint as SeriesPoint
+from .snapshots import metrics_snapshot as metrics_snapshot
 
 __all__ = [
     "REDACTED",
@@ -46,12 +50,15 @@ __all__ = [
     "ConflictError",
     "DependencyError",
     "ForbiddenError",
+    "MetricsSnapshot",
     "NotFoundError",
     "NotInitialisedError",
     "ProdReady",
     "ProdReadyError",
     "ProdReadyState",
     "RateLimitedError",
+    "RouteStats",
+    "SeriesPoint",
     "SetupError",
     "UnauthorizedError",
     "ValidationError",
@@ -61,6 +68,7 @@ __all__ = [
     "get_log_level",
     "get_state",
     "is_secret_key",
+    "metrics_snapshot",
     "outgoing_headers",
     "redact",
     "request_id",

@@ -44,6 +44,9 @@ def _settings_rows(app: Flask, loaded: LoadedSettings) -> Iterator[tuple[str, An
 
 
 def _jsonable(value: Any) -> Any:
+    """``value`` as JSON can hold it: lists element by element, anything else as text."""
+    if isinstance(value, list | tuple):
+        return [_jsonable(item) for item in value]
     try:
         json.dumps(value)
     except (TypeError, ValueError):

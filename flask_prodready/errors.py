@@ -289,6 +289,15 @@ def _html_page(document: Mapping[str, Any]) -> str:
     )
 
 
+def _propagating() -> bool:
+    from flask import current_app
+
+    propagate = current_app.config.get("PROPAGATE_EXCEPTIONS")
+    if propagate is None:
+        return bool(current_app.testing or current_app.debug)
+    return bool(propagate)
+
+
 def smorest_errors(error: HTTPException) -> Any:
     """Field errors of a flask-smorest/webargs error, grouped by location, or ``None``."""
     data = getattr(error, "data", None)
@@ -301,11 +310,14 @@ def smorest_errors(error: HTTPException) -> Any:
 class ErrorHandlers:
     """The app's error handlers (the ``errors`` part); records what the recorder accepts."""
 
-    def __init__(self, *, json_only: bool, type_base: str | None, record: Any = None) -> None:
+    def __init__(
+        self, *, json_only: bool, type_base: str | None, record: Any = None, state: Any = None
+    ) -> None:
         self.json_only = json_only
         self.type_base = type_base or None
         #: Called with (exception, status) for errors to record; set by the store wiring.
         self.record = record
+        self._components: dict[str, Any] = state.components if state is not None else {}
 
     def handle_app_error(self, error: AppError) -> Response:
         details = dict(error.details)
@@ -355,6 +367,11 @@ class ErrorHandlers:
         logger.opt(exception=error).error(
             "unhandled {} on {} {}", type(error).__name__, request.method, request.path
         )
+        if _propagating():
+            # Flask's own rule (testing, debug): the test client or the debugger gets it.
+            if self.record is not None:
+                self.record(error, 500)
+            raise error
         self._maybe_record(error, 500)
         document = problem_document(
             500,
@@ -366,6 +383,12 @@ class ErrorHandlers:
         return problem_response(document, json_only=self.json_only)
 
     def _maybe_record(self, error: BaseException, status: int) -> None:
+        # The metrics part is set up after this one, so it is looked up per error.
+        metrics = self._components.get("metrics")
+        if metrics is not None:
+            metrics.count_error(status, type(error).__name__)
+            if not isinstance(error, AppError | HTTPException):
+                metrics.count_exception(error)
         if self.record is not None:
             self.record(error, status)
 
@@ -382,6 +405,7 @@ def init_errors(app: Flask, state: Any) -> None:
     handlers = ErrorHandlers(
         json_only=state.setting("PRODREADY_ERRORS_FORMAT") == "json",
         type_base=state.setting("PRODREADY_ERRORS_TYPE_BASE"),
+        state=state,
     )
     recorder = _open_recorder(app, state)
     if recorder is not None:
@@ -450,4 +474,4 @@ def _open_recorder(app: Flask, state: Any) -> Any:
             "cannot open the {} error store ({}); recording errors in memory instead", kind, exc
         )
         store = MemoryErrorStore(limits)
-    return ErrorRecorder(store, breadcrumbs=request_breadcrumbs)
+    return ErrorRecorder(store, breadcrumbs=request_breadcrumbs, components=state.components)

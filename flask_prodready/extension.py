@@ -57,6 +57,7 @@ PARTS: tuple[Part, ...] = (
     ),
     Part("logs", "PRODREADY_LOGS_ENABLED", "flask_prodready.logs:init_logs"),
     Part("errors", "PRODREADY_ERRORS_ENABLED", "flask_prodready.errors:init_errors"),
+    Part("metrics", "PRODREADY_METRICS_ENABLED", "flask_prodready.metrics:init_metrics"),
     Part("dashboard", "PRODREADY_DASHBOARD_ENABLED", "flask_prodready.dashboard:init_dashboard"),
 )
 

@@ -339,9 +339,18 @@ _installed: _Installed | None = None
 _sink_failures = 0
 
 
+#: Called on every sink failure (the metrics part counts them); cleared by reset_logging.
+sink_failure_hooks: list[Callable[[str], None]] = []
+
+
 def _count_sink_failure() -> None:
     global _sink_failures
     _sink_failures += 1
+    destination = _installed.sink.destination if _installed is not None else "unknown"
+    sink = destination if destination in ("stdout", "stderr") else "file"
+    for hook in list(sink_failure_hooks):
+        with suppress(Exception):
+            hook(sink)
 
 
 def _reset_lock_after_fork() -> None:

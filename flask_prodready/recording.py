@@ -83,12 +83,21 @@ class ErrorRecorder:
     :param store: where occurrences go.
     :param breadcrumbs: returns the current request's recent log lines.
     :param backoff: seconds to skip the store after a failure.
+    :param components: the app state's components, where the metrics part (if on) counts
+        recorded and dropped errors.
 
     .. versionadded:: 0.1
     """
 
-    def __init__(self, store: ErrorStore, breadcrumbs: Any = None, backoff: float = 5.0) -> None:
+    def __init__(
+        self,
+        store: ErrorStore,
+        breadcrumbs: Any = None,
+        backoff: float = 5.0,
+        components: dict[str, Any] | None = None,
+    ) -> None:
         self.store = store
+        self._components = components if components is not None else {}
         self.breadcrumbs = breadcrumbs
         self.backoff = backoff
         self.recorded = 0
@@ -143,3 +152,9 @@ class ErrorRecorder:
                 self.dropped += 1
             else:
                 self.recorded += 1
+        metrics = self._components.get("metrics")
+        if metrics is not None:
+            if dropped:
+                metrics.count_error_dropped("failure")
+            else:
+                metrics.count_error_recorded()

@@ -18,11 +18,13 @@ Flask app runs in debug mode and ``production`` otherwise.
 from __future__ import annotations
 
 import copy
+import math
 import os
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import pairwise
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -157,6 +159,26 @@ def _to_networks(value: Any) -> tuple[Any, ...]:
     return parse_networks(_to_str_list(value))
 
 
+def _to_paths(value: Any) -> tuple[str, ...]:
+    paths = []
+    for item in _to_str_list(value):
+        if not re.fullmatch(r"/[^\s]*", item):
+            raise ValueError(value)
+        paths.append(item.rstrip("/") or "/")
+    return tuple(paths)
+
+
+def _to_buckets(value: Any) -> tuple[float, ...]:
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not items:
+        raise ValueError(value)
+    bounds = tuple(_to_float(item) for item in items)
+    finite = all(math.isfinite(bound) and bound > 0 for bound in bounds)
+    if not finite or any(low >= high for low, high in pairwise(bounds)):
+        raise ValueError(value)
+    return bounds
+
+
 def choice(*options: str) -> _Cast:
     """A settings type that accepts one of ``options``, in any case."""
     canonical = {option.lower(): option for option in options}
@@ -231,6 +253,14 @@ NETWORKS = _Cast(
     _to_networks,
 )
 URL_PREFIX = _Cast('a URL path such as "/_prod" (starts with "/", no trailing "/")', _to_url_prefix)
+PATHS = _Cast(
+    'a list of URL paths such as ["/metrics", "/_prod"] (or text separated by ",")', _to_paths
+)
+BUCKETS = _Cast(
+    "a list of increasing positive numbers of seconds such as [0.05, 0.1, 0.5, 1] "
+    '(or text separated by ",")',
+    _to_buckets,
+)
 
 
 @dataclass(frozen=True)
@@ -450,6 +480,80 @@ SETTINGS: tuple[Setting, ...] = (
         168.0,
         at_least(FLOAT, 0.01),
         "Groups not seen for this long are dropped.",
+    ),
+    Setting(
+        "PRODREADY_METRICS_ENABLED",
+        True,
+        BOOL,
+        "Collect Prometheus metrics and serve them at `PRODREADY_METRICS_PATH`.",
+    ),
+    Setting(
+        "PRODREADY_METRICS_PATH",
+        "/metrics",
+        URL_PREFIX,
+        "Where the Prometheus exposition is served. Requests to it are never counted.",
+    ),
+    Setting(
+        "PRODREADY_METRICS_EXCLUDED_PATHS",
+        ("/metrics", "/livez", "/readyz", "/_prod"),
+        PATHS,
+        "Requests to these paths, and to any path below them, are not counted.",
+    ),
+    Setting(
+        "PRODREADY_METRICS_BUCKETS",
+        (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0),
+        BUCKETS,
+        "Upper bounds, in seconds, of the request-duration histogram's buckets; `+Inf` is added.",
+    ),
+    Setting(
+        "PRODREADY_METRICS_TOKEN",
+        None,
+        OPTIONAL_STR,
+        "Bearer token that lets any client read the metrics.",
+    ),
+    Setting(
+        "PRODREADY_METRICS_ALLOWED_NETWORKS",
+        (),
+        NETWORKS,
+        "Client networks that may read the metrics without a token.",
+    ),
+    Setting(
+        "PRODREADY_METRICS_ALLOW_LOOPBACK",
+        True,
+        BOOL,
+        "Let clients on the loopback interface read the metrics without a token.",
+    ),
+    Setting(
+        "PRODREADY_METRICS_OPEN",
+        False,
+        BOOL,
+        "Let every client read the metrics.",
+    ),
+    Setting(
+        "PRODREADY_METRICS_MAX_LABEL_VALUES",
+        50,
+        at_least(INT, 1),
+        "How many distinct values a free-form label (exception type, error class, log sink, "
+        "health check) may take per process; later ones are counted as `other`.",
+    ),
+    Setting(
+        "PRODREADY_METRICS_APP_VERSION",
+        None,
+        OPTIONAL_STR,
+        "The version shown by `prodready_app_info`; empty for the version of the installed "
+        "distribution named like the app's package, else `unknown`.",
+    ),
+    Setting(
+        "PRODREADY_METRICS_SAMPLE_INTERVAL",
+        10.0,
+        at_least(FLOAT, 1),
+        "Seconds between two samples of the request metrics kept for the snapshot API.",
+    ),
+    Setting(
+        "PRODREADY_METRICS_HISTORY_MINUTES",
+        60,
+        at_least(INT, 1),
+        "Minutes of samples kept for the snapshot API.",
     ),
     Setting(
         "PRODREADY_DASHBOARD_ENABLED",

@@ -46,6 +46,7 @@ def reset_logging() -> None:
     .. versionadded:: 0.1
     """
     logs.uninstall()
+    logs.sink_failure_hooks.clear()
     root = logging.getLogger()
     root.handlers = [h for h in root.handlers if not isinstance(h, logs.InterceptHandler)]
     root.setLevel(logging.WARNING)

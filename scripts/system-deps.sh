@@ -7,6 +7,8 @@ set -euo pipefail
 # command -> Debian package
 declare -A NEEDED=(
   [redis-server]=redis-server
+  [prometheus]=prometheus
+  [promtool]=prometheus
 )
 
 missing=()
@@ -14,6 +16,8 @@ for command in "${!NEEDED[@]}"; do
   command -v "$command" >/dev/null 2>&1 || missing+=("${NEEDED[$command]}")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
+# One package may bring several commands.
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
 
 if [ "${CI:-}" = "true" ] && [ "$(id -u)" = "0" ]; then
   echo "system-deps: installing ${missing[*]} with apt-get"

@@ -52,6 +52,17 @@ def test_config_shows_redacted_values_and_their_sources(
     assert not any(key.endswith("_FOR_DYNACONF") for key in settings)
 
 
+def test_config_json_shows_networks_as_text(
+    app_dir: AppDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLASK_PRODREADY_METRICS_ALLOWED_NETWORKS", "10.0.0.0/8,::1")
+    result = app_dir.app().test_cli_runner().invoke(args=["prodready", "config", "--json"])
+    assert result.exit_code == 0, result.output
+    settings = json.loads(result.output)["settings"]
+    assert settings["PRODREADY_METRICS_ALLOWED_NETWORKS"]["value"] == ["10.0.0.0/8", "::1/128"]
+    assert settings["PRODREADY_METRICS_BUCKETS"]["value"][0] == 0.005
+
+
 def test_config_as_text(app_dir: AppDir) -> None:
     app_dir.write(".secrets.toml", "[default]\nSECRET_KEY = 'text-SENTINEL'\n")
     result = app_dir.app().test_cli_runner().invoke(args=["prodready", "config"])

@@ -326,3 +326,11 @@ def test_an_unwritable_store_path_falls_back_to_memory(app_dir: AppDir) -> None:
     app = app_dir.app(error_store_path="/proc/no-such-dir/errors.sqlite3")
     assert isinstance(get_state(app).components["error_store"], MemoryErrorStore)
     assert app.test_client().get("/missing").status_code == 404
+
+
+def test_in_testing_mode_unexpected_exceptions_reach_the_test_client(app: Flask) -> None:
+    app.testing = True
+    with capture_logs() as lines, pytest.raises(RuntimeError, match="cannot reach"):
+        app.test_client().get("/boom")
+    assert [line["level"] for line in lines if line["level"] == "ERROR"] == ["ERROR"]
+    assert get_state(app).components["error_store"].groups()[0].count == 1

@@ -19,7 +19,7 @@ def test_factory_pattern_sets_state_in_app_extensions(app_dir: AppDir) -> None:
     state = app.extensions[EXTENSION_KEY]
     assert state is get_state(app)
     assert state.extension is prodready
-    assert state.parts == ("request_id", "logs", "errors", "dashboard")
+    assert state.parts == ("request_id", "logs", "errors", "metrics", "dashboard")
     assert not any(isinstance(v, Flask) for v in vars(prodready).values()), "no app on self"
 
 
@@ -83,8 +83,9 @@ def test_unknown_override_is_a_type_error_with_a_suggestion() -> None:
 
 
 def test_overrides_accept_short_and_full_names(app_dir: AppDir) -> None:
-    app = app_dir.app(PRODREADY_DASHBOARD_ENABLED=False)
+    app = app_dir.app(PRODREADY_DASHBOARD_ENABLED=False, metrics_enabled=False)
     assert "dashboard" not in get_state(app).parts
+    assert "metrics" not in get_state(app).parts
     assert ProdReady(dashboard_enabled=False).overrides == {"PRODREADY_DASHBOARD_ENABLED": False}
 
 
@@ -99,6 +100,21 @@ def test_each_part_has_a_boolean_setting_and_a_loadable_init() -> None:
     for part in PARTS:
         assert setting(part.setting).cast is BOOL
         assert callable(part.load())
+
+
+def test_parts_follow_the_documented_order() -> None:
+    documented = (
+        "config",
+        "request_id",
+        "logs",
+        "errors",
+        "metrics",
+        "health",
+        "dashboard",
+        "alerts",
+    )
+    names = [part.name for part in PARTS]
+    assert names == sorted(names, key=documented.index)
 
 
 def test_switched_off_part_registers_nothing(app_dir: AppDir) -> None:
