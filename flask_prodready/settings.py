@@ -18,6 +18,7 @@ Flask app runs in debug mode and ``production`` otherwise.
 from __future__ import annotations
 
 import copy
+import math
 import os
 import re
 import tomllib
@@ -128,13 +129,17 @@ def _to_url_prefix(value: Any) -> str:
 
 def _to_float(value: Any) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
+        result = float(value)
+    elif isinstance(value, str):
         try:
-            return float(value.strip())
+            result = float(value.strip())
         except ValueError:
-            pass
-    raise ValueError(value)
+            raise ValueError(value) from None
+    else:
+        raise ValueError(value)
+    if not math.isfinite(result):
+        raise ValueError(value)
+    return result
 
 
 def _to_optional_str(value: Any) -> str | None:
