@@ -197,6 +197,7 @@ NETWORKS = _Cast(
     _to_networks,
 )
 URL_PREFIX = _Cast('a URL path such as "/_prod" (starts with "/", no trailing "/")', _to_url_prefix)
+URL_PATH = _Cast('a URL path such as "/readyz" (starts with "/", no trailing "/")', _to_url_prefix)
 
 
 @dataclass(frozen=True)
@@ -247,6 +248,76 @@ SETTINGS: tuple[Setting, ...] = (
         "a server that is reachable by others.",
     ),
     Setting(
+        "PRODREADY_HEALTH_ENABLED",
+        True,
+        BOOL,
+        "Register the health endpoints (`/livez`, `/readyz`, `/startupz`, `/healthz`) and "
+        "the health check runner.",
+    ),
+    Setting(
+        "PRODREADY_HEALTH_LIVE_PATH",
+        "/livez",
+        URL_PATH,
+        "Path of the liveness endpoint: checks tagged `live` (none by default).",
+    ),
+    Setting(
+        "PRODREADY_HEALTH_READY_PATH",
+        "/readyz",
+        URL_PATH,
+        "Path of the readiness endpoint: checks tagged `ready`, start-up finished, not "
+        "shutting down.",
+    ),
+    Setting(
+        "PRODREADY_HEALTH_STARTUP_PATH",
+        "/startupz",
+        URL_PATH,
+        "Path of the start-up endpoint: start-up tasks finished and checks tagged `startup`.",
+    ),
+    Setting(
+        "PRODREADY_HEALTH_REPORT_PATH",
+        "/healthz",
+        URL_PATH,
+        "Path of the full report: every check, whatever its tags.",
+    ),
+    Setting(
+        "PRODREADY_HEALTH_TIMEOUT",
+        2.0,
+        at_least(FLOAT, 0.01),
+        "Timeout in seconds of a check registered without its own `timeout=`.",
+    ),
+    Setting(
+        "PRODREADY_HEALTH_CACHE_TTL",
+        2.0,
+        at_least(FLOAT, 0),
+        "Seconds a check's result is reused before the check runs again; 0 runs it for "
+        "every request (concurrent requests still share one run).",
+    ),
+    Setting(
+        "PRODREADY_HEALTH_MAX_WORKERS",
+        8,
+        at_least(INT, 1),
+        "Most threads that run checks at the same time, per app and process.",
+    ),
+    Setting(
+        "PRODREADY_HEALTH_DETAILS",
+        "authorised",
+        choice("authorised", "always", "never"),
+        "Who sees the checks' details (outputs, observed values): `authorised` callers "
+        "(loopback, the token, the allowed networks), `always` everyone, or `never` anyone.",
+    ),
+    Setting(
+        "PRODREADY_HEALTH_TOKEN",
+        None,
+        OPTIONAL_STR,
+        "Bearer token that lets any client see the details.",
+    ),
+    Setting(
+        "PRODREADY_HEALTH_ALLOW_NETWORKS",
+        (),
+        NETWORKS,
+        "Client networks that see the details without the token.",
+    ),
+    Setting(
         "PRODREADY_DASHBOARD_ENABLED",
         True,
         BOOL,
@@ -261,7 +332,7 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 # Settings of these types keep the exact text of their environment variables.
-_TEXT_CASTS = (STR, OPTIONAL_STR, URL_PREFIX, STR_LIST)
+_TEXT_CASTS = (STR, OPTIONAL_STR, URL_PREFIX, URL_PATH, STR_LIST)
 
 _SETTINGS_BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
 

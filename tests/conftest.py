@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import textwrap
+import threading
+import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +17,7 @@ import pytest
 from flask import Flask
 
 from example_app import create_app
-from flask_prodready import ProdReady
+from flask_prodready import ProdReady, get_state
 
 _OWNED_PREFIXES = ("FLASK_", "PRODREADY_", "DYNACONF_", "EXAMPLE_")
 
@@ -92,3 +96,62 @@ def app(monkeypatch: pytest.MonkeyPatch) -> Flask:
 
 
 MakeApp = Callable[..., Flask]
+
+
+def free_port() -> int:
+    """A TCP port on the loopback interface that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until(
+    condition: Callable[[], bool], timeout: float, what: str | Callable[[], str]
+) -> None:
+    """Poll ``condition`` every 50 ms; fail naming ``what`` (text, or a function giving it
+    when the wait fails) after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            text = what if isinstance(what, str) else what()
+            raise AssertionError(f"timed out after {timeout}s waiting for {text}")
+        time.sleep(0.05)
+
+
+@dataclass
+class HealthApps:
+    """Builds apps with flask-prodready for health tests; lets hung checks go at teardown."""
+
+    app_dir: AppDir
+    release: threading.Event
+    apps: list[Flask] = field(default_factory=list)
+
+    def make(self, **overrides: Any) -> tuple[Flask, ProdReady]:
+        """A new app in the app folder and the ProdReady(**overrides) that set it up."""
+        prodready = ProdReady(**{"dashboard_enabled": False, **overrides})
+        app = self.app_dir.flask()
+        prodready.init_app(app)
+        app.config["TESTING"] = True
+        self.apps.append(app)
+        return app, prodready
+
+    def close(self) -> None:
+        """Free hung checks and let the runners' idle threads end."""
+        self.release.set()
+        for app in self.apps:
+            runner = get_state(app).components.get("health")
+            if runner is not None:
+                runner.close()
+
+    def hang(self) -> None:
+        """A check body that blocks until the test ends (at most 60 s)."""
+        self.release.wait(60)
+
+
+@pytest.fixture
+def health_apps(app_dir: AppDir) -> Iterator[HealthApps]:
+    """Health test apps; checks blocked in :meth:`HealthApps.hang` are freed at teardown."""
+    apps = HealthApps(app_dir, threading.Event())
+    yield apps
+    apps.close()

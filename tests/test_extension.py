@@ -19,7 +19,7 @@ def test_factory_pattern_sets_state_in_app_extensions(app_dir: AppDir) -> None:
     state = app.extensions[EXTENSION_KEY]
     assert state is get_state(app)
     assert state.extension is prodready
-    assert state.parts == ("dashboard",)
+    assert state.parts == ("health", "dashboard")
     assert not any(isinstance(v, Flask) for v in vars(prodready).values()), "no app on self"
 
 
@@ -66,7 +66,7 @@ def test_failed_init_app_leaves_no_state_and_can_be_retried(
     assert EXTENSION_KEY not in app.extensions
     monkeypatch.setenv("FLASK_PRODREADY_DASHBOARD_ENABLED", "off")
     ProdReady(app)
-    assert get_state(app).parts == ()
+    assert get_state(app).parts == ("health",)
 
 
 def test_state_of_an_app_without_the_extension_names_the_fix() -> None:
@@ -84,7 +84,7 @@ def test_unknown_override_is_a_type_error_with_a_suggestion() -> None:
 
 def test_overrides_accept_short_and_full_names(app_dir: AppDir) -> None:
     app = app_dir.app(PRODREADY_DASHBOARD_ENABLED=False)
-    assert get_state(app).parts == ()
+    assert get_state(app).parts == ("health",)
     assert ProdReady(dashboard_enabled=False).overrides == {"PRODREADY_DASHBOARD_ENABLED": False}
 
 

@@ -44,6 +44,7 @@ def test_wheel_carries_the_dashboard_inside_the_package(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "flask_prodready/py.typed" in names
     assert "flask_prodready/dashboard/__init__.py" in names
+    assert "flask_prodready/health/__init__.py" in names
     assert "flask_prodready/dashboard/templates/prodready/placeholder.html" in names
     assert "flask_prodready/dashboard/static/prodready/prodready.css" in names
     top_level = {name.split("/", 1)[0] for name in names}

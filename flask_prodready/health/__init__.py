@@ -1,0 +1,162 @@
+"""Health checks: liveness, readiness and start-up endpoints that never hang.
+
+::
+
+    prodready = ProdReady(app)
+
+    @prodready.health.check("database", critical=True, timeout=2.0, tags=("ready",))
+    def database() -> None:
+        db.session.execute(text("SELECT 1"))   # raise, or return HealthResult("fail"), to fail
+
+    # or, for one app, e.g. in an app factory after init_app:
+    register_check(app, "payments", payments_answer, critical=False)
+
+``init_app`` registers ``/livez``, ``/readyz``, ``/startupz`` and ``/healthz`` and stores the
+app's :class:`HealthRunner` in its state (``get_health(app)``). See the "Health checks" page
+of the documentation for the semantics of each endpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from flask import Flask
+
+from flask_prodready.access import AccessPolicy
+from flask_prodready.exceptions import ConfigError, ConfigProblem, SetupError
+
+from .registry import TAGS, CheckFunction, HealthCheck, HealthRegistry
+from .result import HEALTH_JSON, CheckOutcome, HealthReport, HealthResult, HealthStatus
+from .runner import HealthRunner, StartupTask
+from .views import BLUEPRINT_NAME, ENDPOINTS, make_blueprint
+
+if TYPE_CHECKING:
+    from flask_prodready.extension import ProdReadyState
+
+__all__ = [
+    "BLUEPRINT_NAME",
+    "COMPONENT",
+    "HEALTH_JSON",
+    "TAGS",
+    "CheckFunction",
+    "CheckOutcome",
+    "HealthCheck",
+    "HealthRegistry",
+    "HealthReport",
+    "HealthResult",
+    "HealthRunner",
+    "HealthStatus",
+    "StartupTask",
+    "get_health",
+    "init_health",
+    "register_check",
+]
+
+#: The key of the runner in ``get_state(app).components``.
+COMPONENT = "health"
+
+
+def init_health(app: Flask, state: ProdReadyState) -> None:
+    """Set up health checks on ``app``: its runner and the endpoints.
+
+    :param app: the app being set up.
+    :param state: the app's flask-prodready state; the runner goes to
+        ``state.components["health"]``.
+    :raises ConfigError: if two endpoints share a path.
+
+    .. versionadded:: 0.1
+    """
+    setting = state.setting
+    paths = {endpoint.setting: setting(endpoint.setting) for endpoint in ENDPOINTS}
+    _check_distinct_paths(paths, state)
+    runner = HealthRunner(
+        state.extension.health,
+        app_name=app.name,
+        timeout=setting("PRODREADY_HEALTH_TIMEOUT"),
+        cache_ttl=setting("PRODREADY_HEALTH_CACHE_TTL"),
+        max_workers=setting("PRODREADY_HEALTH_MAX_WORKERS"),
+    )
+    state.components[COMPONENT] = runner
+    app.register_blueprint(make_blueprint(runner, paths, _details_policy(state)))
+
+
+def get_health(app: Flask | None = None) -> HealthRunner:
+    """The health runner of ``app``, or of the current app.
+
+    ::
+
+        get_health(app).startup_task("migrations")
+
+    :raises NotInitialisedError: if flask-prodready was not set up on the app.
+    :raises SetupError: if health checks are switched off for the app.
+
+    .. versionadded:: 0.1
+    """
+    from flask_prodready.extension import get_state
+
+    state = get_state(app)
+    runner = state.components.get(COMPONENT)
+    if not isinstance(runner, HealthRunner):
+        raise SetupError(
+            "health checks are switched off for this app; set PRODREADY_HEALTH_ENABLED = "
+            "true to use them"
+        )
+    return runner
+
+
+def register_check(
+    app: Flask,
+    name: str,
+    func: CheckFunction,
+    *,
+    critical: bool = True,
+    timeout: float | None = None,
+    tags: Iterable[str] = ("ready",),
+) -> HealthCheck:
+    """Register a check for ``app`` alone (call it after ``init_app``, e.g. in a factory).
+
+    ::
+
+        def create_app():
+            app = Flask(__name__)
+            prodready.init_app(app)
+            register_check(app, "payments", payments_answer, critical=False)
+            return app
+
+    The arguments are those of :class:`HealthCheck`.
+
+    :raises SetupError: if the name is taken, or health checks are off for ``app``.
+
+    .. versionadded:: 0.1
+    """
+    return get_health(app).add(name, func, critical=critical, timeout=timeout, tags=tags)
+
+
+def _details_policy(state: ProdReadyState) -> AccessPolicy | None:
+    mode = state.setting("PRODREADY_HEALTH_DETAILS")
+    if mode == "never":
+        return None
+    if mode == "always":
+        return AccessPolicy(open=True)
+    return AccessPolicy(
+        token=state.setting("PRODREADY_HEALTH_TOKEN"),
+        networks=state.setting("PRODREADY_HEALTH_ALLOW_NETWORKS"),
+    )
+
+
+def _check_distinct_paths(paths: dict[str, str], state: ProdReadyState) -> None:
+    seen: dict[str, str] = {}
+    problems = []
+    for key, path in paths.items():
+        if path in seen:
+            problems.append(
+                ConfigProblem(
+                    key,
+                    f"{path!r} is already the path of {seen[path]}",
+                    state.settings.where_set(key),
+                )
+            )
+        seen.setdefault(path, key)
+    if problems:
+        raise ConfigError(problems, state.environment)
