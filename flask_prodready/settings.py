@@ -318,6 +318,25 @@ SETTINGS: tuple[Setting, ...] = (
         "Client networks that see the details without the token.",
     ),
     Setting(
+        "PRODREADY_HEALTH_DISK_PATH",
+        None,
+        OPTIONAL_STR,
+        "A path whose file system's free space is checked (check `disk`); empty for none.",
+    ),
+    Setting(
+        "PRODREADY_HEALTH_DISK_MIN_FREE_MB",
+        100.0,
+        at_least(FLOAT, 0),
+        "Free space in MiB below which the `disk` check fails.",
+    ),
+    Setting(
+        "PRODREADY_HEALTH_MEMORY_MAX_RSS_MB",
+        0.0,
+        at_least(FLOAT, 0),
+        "Resident memory in MiB above which the `memory` check (tagged `live`) fails; 0 for "
+        "no check. Linux only.",
+    ),
+    Setting(
         "PRODREADY_DASHBOARD_ENABLED",
         True,
         BOOL,

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import http.server
 import os
 import shutil
+import signal
 import socket
+import subprocess
 import textwrap
 import threading
 import time
@@ -119,6 +124,19 @@ def wait_until(
         time.sleep(0.05)
 
 
+def stop_process(process: subprocess.Popen[Any], sig: int = signal.SIGTERM) -> None:
+    """Stop ``process`` and its process group: ``sig``, then SIGKILL after 10 s."""
+    if process.poll() is None:
+        process.send_signal(sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=10)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)  # children left behind, if any
+    if process.poll() is None:
+        process.kill()
+    process.wait(timeout=10)
+
+
 @dataclass
 class HealthApps:
     """Builds apps with flask-prodready for health tests; lets hung checks go at teardown."""
@@ -155,3 +173,96 @@ def health_apps(app_dir: AppDir) -> Iterator[HealthApps]:
     apps = HealthApps(app_dir, threading.Event())
     yield apps
     apps.close()
+
+
+@dataclass
+class RedisServer:
+    """A real redis-server on a loopback port, without persistence."""
+
+    executable: str
+    port: int
+    workdir: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        command = [
+            self.executable,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.workdir),
+        ]
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+        wait_until(self._answers, 10, f"redis-server on port {self.port}")
+
+    def _answers(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"redis-server exited with {self.process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process)
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A running redis-server; the test may stop it early with ``.stop()``."""
+    executable = require_executable(
+        "redis-server", "install it with `apt-get install redis-server` (make test does under CI)"
+    )
+    server = RedisServer(executable, free_port(), tmp_path)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+class _UpstreamHandler(http.server.BaseHTTPRequestHandler):
+    """``/<code>`` answers that status; ``/private`` wants Basic ``user:hunter2``."""
+
+    def do_GET(self) -> None:
+        if self.path == "/private":
+            expected = "Basic " + base64.b64encode(b"user:hunter2").decode()
+            code = 200 if self.headers.get("Authorization") == expected else 401
+        else:
+            code = int(self.path.strip("/") or 200)
+        self.send_response(code)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def upstream() -> Iterator[str]:
+    """The base URL of an HTTP server on loopback standing for a dependency."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _UpstreamHandler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from flask import Flask, current_app
+from sqlalchemy import create_engine
 
 from flask_prodready import (
     ConfigError,
@@ -14,7 +17,7 @@ from flask_prodready import (
     get_state,
     register_check,
 )
-from flask_prodready.health import CheckFunction
+from flask_prodready.health import CheckFunction, sqlalchemy_check
 
 from .conftest import AppDir, HealthApps
 
@@ -153,6 +156,23 @@ def test_details_setting(
         anonymous_sees
     )
     assert ("checks" in client.get("/healthz").get_json(force=True)) is loopback_sees
+
+
+def test_database_down_fails_readiness_not_liveness(
+    health_apps: HealthApps, tmp_path: Path
+) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'missing' / 'directory' / 'app.db'}")
+    app, prodready = health_apps.make()
+    prodready.health.add("database", sqlalchemy_check(engine))
+    client = app.test_client()
+    assert client.get("/livez").status_code == 200
+    ready = client.get("/readyz")
+    assert ready.status_code == 503
+    assert (
+        "unable to open database file"
+        in ready.get_json(force=True)["checks"]["database"][0]["output"]
+    )
+    engine.dispose()
 
 
 def test_startup_waits_for_declared_tasks(health_apps: HealthApps) -> None:

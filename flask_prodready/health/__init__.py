@@ -9,7 +9,7 @@
         db.session.execute(text("SELECT 1"))   # raise, or return HealthResult("fail"), to fail
 
     # or, for one app, e.g. in an app factory after init_app:
-    register_check(app, "payments", payments_answer, critical=False)
+    register_check(app, "payments", http_check("http://payments/livez"), critical=False)
 
 ``init_app`` registers ``/livez``, ``/readyz``, ``/startupz`` and ``/healthz`` and stores the
 app's :class:`HealthRunner` in its state (``get_health(app)``). See the "Health checks" page
@@ -26,6 +26,7 @@ from flask import Flask
 from flask_prodready.access import AccessPolicy
 from flask_prodready.exceptions import ConfigError, ConfigProblem, SetupError
 
+from .checks import disk_check, http_check, memory_check, redis_check, sqlalchemy_check
 from .registry import TAGS, CheckFunction, HealthCheck, HealthRegistry
 from .result import HEALTH_JSON, CheckOutcome, HealthReport, HealthResult, HealthStatus
 from .runner import HealthRunner, StartupTask
@@ -48,9 +49,14 @@ __all__ = [
     "HealthRunner",
     "HealthStatus",
     "StartupTask",
+    "disk_check",
     "get_health",
+    "http_check",
     "init_health",
+    "memory_check",
+    "redis_check",
     "register_check",
+    "sqlalchemy_check",
 ]
 
 #: The key of the runner in ``get_state(app).components``.
@@ -58,7 +64,8 @@ COMPONENT = "health"
 
 
 def init_health(app: Flask, state: ProdReadyState) -> None:
-    """Set up health checks on ``app``: its runner and the endpoints.
+    """Set up health checks on ``app``: its runner, the built-in checks switched on by
+    settings and the endpoints.
 
     :param app: the app being set up.
     :param state: the app's flask-prodready state; the runner goes to
@@ -77,6 +84,14 @@ def init_health(app: Flask, state: ProdReadyState) -> None:
         cache_ttl=setting("PRODREADY_HEALTH_CACHE_TTL"),
         max_workers=setting("PRODREADY_HEALTH_MAX_WORKERS"),
     )
+    disk_path = setting("PRODREADY_HEALTH_DISK_PATH")
+    if disk_path:
+        runner.add(
+            "disk", disk_check(disk_path, min_free_mb=setting("PRODREADY_HEALTH_DISK_MIN_FREE_MB"))
+        )
+    max_rss = setting("PRODREADY_HEALTH_MEMORY_MAX_RSS_MB")
+    if max_rss > 0:
+        runner.add("memory", memory_check(max_rss), tags=("live",))
     state.components[COMPONENT] = runner
     app.register_blueprint(make_blueprint(runner, paths, _details_policy(state)))
 
@@ -121,7 +136,7 @@ def register_check(
         def create_app():
             app = Flask(__name__)
             prodready.init_app(app)
-            register_check(app, "payments", payments_answer, critical=False)
+            register_check(app, "payments", http_check(PAYMENTS_URL), critical=False)
             return app
 
     The arguments are those of :class:`HealthCheck`.
