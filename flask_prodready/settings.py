@@ -318,6 +318,20 @@ SETTINGS: tuple[Setting, ...] = (
         "Client networks that see the details without the token.",
     ),
     Setting(
+        "PRODREADY_HEALTH_HANDLE_SIGTERM",
+        "auto",
+        choice("auto", "always", "never"),
+        "Install the SIGTERM handler that drains: `auto` in a gunicorn worker only, "
+        "`always` in any process (init_app must run in the main thread), `never`.",
+    ),
+    Setting(
+        "PRODREADY_HEALTH_DRAIN_SECONDS",
+        5.0,
+        at_least(FLOAT, 0),
+        "After SIGTERM, how long the process keeps serving while `/readyz` answers 503, "
+        "before the server's own graceful shutdown starts.",
+    ),
+    Setting(
         "PRODREADY_HEALTH_DISK_PATH",
         None,
         OPTIONAL_STR,

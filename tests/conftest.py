@@ -5,14 +5,18 @@ from __future__ import annotations
 import base64
 import contextlib
 import http.server
+import importlib.util
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import textwrap
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +27,8 @@ from flask import Flask
 
 from example_app import create_app
 from flask_prodready import ProdReady, get_state
+
+REPO = Path(__file__).resolve().parent.parent
 
 _OWNED_PREFIXES = ("FLASK_", "PRODREADY_", "DYNACONF_", "EXAMPLE_")
 
@@ -56,6 +62,15 @@ def require_executable(name: str, install_hint: str) -> str:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+def require_module(name: str, install_hint: str) -> None:
+    """Like :func:`require_executable`, for a Python package of the test environment."""
+    if importlib.util.find_spec(name) is None:
+        message = f"the Python package {name} is not installed; {install_hint}"
+        if in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
 
 
 class AppDir:
@@ -232,6 +247,73 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     server = RedisServer(executable, free_port(), tmp_path)
     try:
         server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass
+class Gunicorn:
+    """A real gunicorn master (and its workers) serving ``wsgi:app`` from a folder."""
+
+    folder: Path
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.folder / "gunicorn.log"
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def start(self, env: dict[str, str] | None = None) -> None:
+        require_module("gunicorn", "it is in the dev dependencies: run make venv")
+        environment = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(self.folder), str(REPO)]),
+            **(env or {}),
+        }
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+                cwd=self.folder,
+                env=environment,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        wait_until(lambda: self.get("/livez")[0] == 200, 30, lambda: f"gunicorn: {self.log()}")
+
+    def get(self, path: str, timeout: float = 10) -> tuple[int, bytes]:
+        """Status and body of GET ``path``; status 0 when nothing answers."""
+        if self.process is not None and self.process.poll() is not None:
+            raise AssertionError(f"gunicorn exited: {self.log()}")
+        try:
+            with urllib.request.urlopen(self.url(path), timeout=timeout) as response:  # noqa: S310
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            with exc:
+                return exc.code, exc.read()
+        except OSError:
+            return 0, b""
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.is_file() else ""
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process, signal.SIGQUIT)
+
+
+@pytest.fixture
+def gunicorn_server(tmp_path: Path) -> Iterator[Gunicorn]:
+    """A gunicorn to configure: write wsgi.py and gunicorn.conf.py into ``.folder``, then
+    ``.start()``; stopped (quick shutdown) at teardown."""
+    folder = tmp_path / "server"
+    folder.mkdir()
+    server = Gunicorn(folder, free_port())
+    try:
         yield server
     finally:
         server.stop()

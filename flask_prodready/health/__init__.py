@@ -30,6 +30,7 @@ from .checks import disk_check, http_check, memory_check, redis_check, sqlalchem
 from .registry import TAGS, CheckFunction, HealthCheck, HealthRegistry
 from .result import HEALTH_JSON, CheckOutcome, HealthReport, HealthResult, HealthStatus
 from .runner import HealthRunner, StartupTask
+from .shutdown import drain, install_for_setting, install_sigterm_handler
 from .views import BLUEPRINT_NAME, ENDPOINTS, make_blueprint
 
 if TYPE_CHECKING:
@@ -50,9 +51,11 @@ __all__ = [
     "HealthStatus",
     "StartupTask",
     "disk_check",
+    "drain",
     "get_health",
     "http_check",
     "init_health",
+    "install_sigterm_handler",
     "memory_check",
     "redis_check",
     "register_check",
@@ -65,7 +68,7 @@ COMPONENT = "health"
 
 def init_health(app: Flask, state: ProdReadyState) -> None:
     """Set up health checks on ``app``: its runner, the built-in checks switched on by
-    settings and the endpoints.
+    settings, the endpoints and, where it applies, the SIGTERM handler.
 
     :param app: the app being set up.
     :param state: the app's flask-prodready state; the runner goes to
@@ -94,6 +97,9 @@ def init_health(app: Flask, state: ProdReadyState) -> None:
         runner.add("memory", memory_check(max_rss), tags=("live",))
     state.components[COMPONENT] = runner
     app.register_blueprint(make_blueprint(runner, paths, _details_policy(state)))
+    install_for_setting(
+        setting("PRODREADY_HEALTH_HANDLE_SIGTERM"), setting("PRODREADY_HEALTH_DRAIN_SECONDS")
+    )
 
 
 def get_health(app: Flask | None = None) -> HealthRunner:
