@@ -1,7 +1,8 @@
 """An example service built with flask-prodready: a small orders API.
 
-Run it with ``make run`` and open http://127.0.0.1:5000/_prod and
-http://127.0.0.1:5000/openapi.json. It uses only public names of flask-prodready.
+Run it with ``make run`` and open http://127.0.0.1:5000/_prod,
+http://127.0.0.1:5000/openapi.json and http://127.0.0.1:5000/healthz. It uses only public
+names of flask-prodready.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from dynaconf import Validator
 from flask import Flask
 from flask_smorest import Api
 
-from flask_prodready import ProdReady
+from flask_prodready import ProdReady, get_state, register_check
+from flask_prodready.health import http_check, sqlalchemy_check
 
 from .models import db
 from .orders import blueprint as orders_blueprint
@@ -22,8 +24,13 @@ prodready = ProdReady(
     validators=[
         Validator("SQLALCHEMY_DATABASE_URI", must_exist=True, is_type_of=str),
         Validator("ORDERS_PAGE_SIZE", default=20, is_type_of=int, gte=1, lte=100),
+        Validator("UPSTREAM_HEALTH_URL", default="", is_type_of=str),
     ]
 )
+
+# Every app's own database: the engine is looked up in the app context the check runs in.
+# Critical: without its database the service cannot serve, so /readyz answers 503.
+prodready.health.add("database", sqlalchemy_check(lambda: db.engine), timeout=2.0)
 
 
 def create_app(**config: Any) -> Flask:
@@ -41,4 +48,9 @@ def create_app(**config: Any) -> Flask:
     api.register_blueprint(orders_blueprint)
     with app.app_context():
         db.create_all()
+    upstream = app.config["UPSTREAM_HEALTH_URL"]
+    if upstream and "health" in get_state(app).parts:
+        # A dependency the service can live without for a while: when it is down, /readyz
+        # still answers 200, with status "warn".
+        register_check(app, "upstream", http_check(upstream, timeout=1.0), critical=False)
     return app

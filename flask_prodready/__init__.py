@@ -27,6 +27,13 @@ from .exceptions import SetupError as SetupError
 from .extension import ProdReady as ProdReady
 from .extension import ProdReadyState as ProdReadyState
 from .extension import get_state as get_state
+from .health import CheckOutcome as CheckOutcome
+from .health import HealthReport as HealthReport
+from .health import HealthResult as HealthResult
+from .health import HealthRunner as HealthRunner
+from .health import HealthStatus as HealthStatus
+from .health import get_health as get_health
+from .health import register_check as register_check
 from .logs import get_log_level as get_log_level
 from .logs import set_log_level as set_log_level
 from .redaction import REDACTED as REDACTED
@@ -45,11 +52,16 @@ __all__ = [
     "REDACTED",
     "AppError",
     "BadRequestError",
+    "CheckOutcome",
     "ConfigError",
     "ConfigProblem",
     "ConflictError",
     "DependencyError",
     "ForbiddenError",
+    "HealthReport",
+    "HealthResult",
+    "HealthRunner",
+    "HealthStatus",
     "MetricsSnapshot",
     "NotFoundError",
     "NotInitialisedError",
@@ -65,12 +77,14 @@ __all__ = [
     "__version__",
     "bind_context",
     "current_trace",
+    "get_health",
     "get_log_level",
     "get_state",
     "is_secret_key",
     "metrics_snapshot",
     "outgoing_headers",
     "redact",
+    "register_check",
     "request_id",
     "set_log_level",
 ]

@@ -1,4 +1,4 @@
-"""The ``flask prodready`` command group: ``config`` and ``check``."""
+"""The ``flask prodready`` command group: ``config``, ``check`` and ``health``."""
 
 from __future__ import annotations
 
@@ -28,10 +28,15 @@ def _load_app() -> Flask:
     """Load the app the way ``flask`` does, turning a ConfigError into exit status 1."""
     info = click.get_current_context().ensure_object(ScriptInfo)
     try:
-        return info.load_app()
+        app = info.load_app()
     except ConfigError as exc:
         click.secho(str(exc), err=True, fg="red")
         raise SystemExit(1) from None
+    # Our commands print to stdout (tables, --json); log lines go to stderr meanwhile.
+    from .logs import send_to_stderr
+
+    send_to_stderr()
+    return app
 
 
 def _settings_rows(app: Flask, loaded: LoadedSettings) -> Iterator[tuple[str, Any, str]]:
@@ -92,6 +97,52 @@ def check_command() -> None:
     for warning in _warnings(loaded):
         click.secho(f"warning: {warning}", err=True, fg="yellow")
     click.echo(f"configuration ok (environment {loaded.environment})")
+
+
+@prodready_cli.command("health", with_appcontext=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the health+json report.")
+def health_command(as_json: bool) -> None:
+    """Run every health check once: exit 0 unless a critical check fails, then 1."""
+    from .health import COMPONENT, HealthRunner, HealthStatus
+
+    app = _load_app()
+    runner = get_state(app).components.get(COMPONENT)
+    if not isinstance(runner, HealthRunner):
+        click.secho(
+            "health checks are switched off (PRODREADY_HEALTH_ENABLED is false)", err=True, fg="red"
+        )
+        raise SystemExit(1)
+    with app.app_context():
+        report = runner.run(app=app, use_cache=False)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(details=True), indent=2, sort_keys=True))
+    else:
+        rows = [
+            (
+                outcome.name,
+                outcome.status.value,
+                "yes" if outcome.critical else "no",
+                f"{outcome.duration * 1000:.0f} ms",
+                _health_detail(outcome.output, outcome.observed_value, outcome.observed_unit),
+            )
+            for outcome in report.checks
+        ]
+        header = ("CHECK", "STATUS", "CRITICAL", "DURATION", "OUTPUT")
+        widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
+        for row in [header, *rows]:
+            cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+            click.echo("  ".join([*cells, row[4]]).rstrip())
+        colour = {"pass": "green", "warn": "yellow", "fail": "red"}[report.status.value]
+        click.secho(f"status: {report.status.value} ({len(rows)} checks)", fg=colour)
+    if report.status is HealthStatus.FAIL:
+        raise SystemExit(1)
+
+
+def _health_detail(output: str | None, value: Any, unit: str | None) -> str:
+    parts = [output] if output else []
+    if value is not None:
+        parts.append(f"observed {value}{' ' + unit if unit else ''}")
+    return "; ".join(parts)
 
 
 def _warnings(loaded: LoadedSettings) -> Iterator[str]:

@@ -14,6 +14,7 @@ from dynaconf.validator import Validator
 from flask import Flask, current_app
 
 from .exceptions import NotInitialisedError, SetupError
+from .health.registry import HealthRegistry
 from .settings import DEFAULT_ENVVAR_PREFIX, SETTINGS, LoadedSettings, load_settings
 
 __all__ = ["EXTENSION_KEY", "PARTS", "Part", "ProdReady", "ProdReadyState", "get_state"]
@@ -58,6 +59,7 @@ PARTS: tuple[Part, ...] = (
     Part("logs", "PRODREADY_LOGS_ENABLED", "flask_prodready.logs:init_logs"),
     Part("errors", "PRODREADY_ERRORS_ENABLED", "flask_prodready.errors:init_errors"),
     Part("metrics", "PRODREADY_METRICS_ENABLED", "flask_prodready.metrics:init_metrics"),
+    Part("health", "PRODREADY_HEALTH_ENABLED", "flask_prodready.health:init_health"),
     Part("dashboard", "PRODREADY_DASHBOARD_ENABLED", "flask_prodready.dashboard:init_dashboard"),
 )
 
@@ -110,6 +112,13 @@ class ProdReady:
     The object stores no app: one ``ProdReady`` serves any number of apps, each with its
     own settings and state in ``app.extensions["prodready"]``.
 
+    Health checks registered on :attr:`health` run in every app set up by the object,
+    including apps set up before the check was registered::
+
+        @prodready.health.check("database", critical=True, timeout=2.0)
+        def database() -> None:
+            db.session.execute(text("SELECT 1"))
+
     :param app: the app to set up now; leave it out and call :meth:`init_app` later.
     :param validators: dynaconf validators for the app's own settings, checked at start-up
         together with the extension's.
@@ -142,6 +151,9 @@ class ProdReady:
         self.settings_files = None if settings_files is None else tuple(settings_files)
         self.envvar_prefix = envvar_prefix
         self.overrides: Mapping[str, Any] = MappingProxyType(_normalise_overrides(overrides))
+        #: The health checks of every app set up by this object; see
+        #: :class:`~flask_prodready.health.HealthRegistry`.
+        self.health: HealthRegistry = HealthRegistry()
         if app is not None:
             self.init_app(app)
 
@@ -169,8 +181,13 @@ class ProdReady:
         enabled = tuple(part for part in PARTS if loaded.values[part.setting])
         state = ProdReadyState(self, loaded, tuple(part.name for part in enabled))
         app.extensions[EXTENSION_KEY] = state
-        for part in enabled:
-            part.load()(app, state)
+        try:
+            for part in enabled:
+                part.load()(app, state)
+        except BaseException:
+            # A part refused its settings: leave no half-set-up state behind.
+            del app.extensions[EXTENSION_KEY]
+            raise
         from .cli import prodready_cli
 
         app.cli.add_command(prodready_cli)

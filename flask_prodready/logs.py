@@ -476,6 +476,17 @@ def _install(settings: Mapping[str, Any], environment: str) -> None:
         _intercept_stdlib(levels.lowest())
 
 
+def send_to_stderr() -> None:
+    """Write log lines to stderr from now on if they went to stdout.
+
+    Command-line tools (``flask prodready …``) keep stdout for their own output, so that
+    ``--json`` output stays parseable.
+    """
+    with _lock:
+        if _installed is not None and _installed.sink.destination == "stdout":
+            _installed.sink.destination = "stderr"
+
+
 def uninstall() -> None:
     """Remove the sink that ``init_app`` installed, if any (see ``testing.reset_logging``)."""
     global _installed

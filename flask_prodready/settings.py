@@ -130,13 +130,17 @@ def _to_url_prefix(value: Any) -> str:
 
 def _to_float(value: Any) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
+        result = float(value)
+    elif isinstance(value, str):
         try:
-            return float(value.strip())
+            result = float(value.strip())
         except ValueError:
-            pass
-    raise ValueError(value)
+            raise ValueError(value) from None
+    else:
+        raise ValueError(value)
+    if not math.isfinite(result):
+        raise ValueError(value)
+    return result
 
 
 def _to_optional_str(value: Any) -> str | None:
@@ -261,6 +265,7 @@ BUCKETS = _Cast(
     '(or text separated by ",")',
     _to_buckets,
 )
+URL_PATH = _Cast('a URL path such as "/readyz" (starts with "/", no trailing "/")', _to_url_prefix)
 
 
 @dataclass(frozen=True)
@@ -556,6 +561,109 @@ SETTINGS: tuple[Setting, ...] = (
         "Minutes of samples kept for the snapshot API.",
     ),
     Setting(
+        "PRODREADY_HEALTH_ENABLED",
+        True,
+        BOOL,
+        "Register the health endpoints (`/livez`, `/readyz`, `/startupz`, `/healthz`) and "
+        "the health check runner.",
+    ),
+    Setting(
+        "PRODREADY_HEALTH_LIVE_PATH",
+        "/livez",
+        URL_PATH,
+        "Path of the liveness endpoint: checks tagged `live` (none by default).",
+    ),
+    Setting(
+        "PRODREADY_HEALTH_READY_PATH",
+        "/readyz",
+        URL_PATH,
+        "Path of the readiness endpoint: checks tagged `ready`, start-up finished, not "
+        "shutting down.",
+    ),
+    Setting(
+        "PRODREADY_HEALTH_STARTUP_PATH",
+        "/startupz",
+        URL_PATH,
+        "Path of the start-up endpoint: start-up tasks finished and checks tagged `startup`.",
+    ),
+    Setting(
+        "PRODREADY_HEALTH_REPORT_PATH",
+        "/healthz",
+        URL_PATH,
+        "Path of the full report: every check, whatever its tags.",
+    ),
+    Setting(
+        "PRODREADY_HEALTH_TIMEOUT",
+        2.0,
+        at_least(FLOAT, 0.01),
+        "Timeout in seconds of a check registered without its own `timeout=`.",
+    ),
+    Setting(
+        "PRODREADY_HEALTH_CACHE_TTL",
+        2.0,
+        at_least(FLOAT, 0),
+        "Seconds a check's result is reused before the check runs again; 0 runs it for "
+        "every request (concurrent requests still share one run).",
+    ),
+    Setting(
+        "PRODREADY_HEALTH_MAX_WORKERS",
+        8,
+        at_least(INT, 1),
+        "Most threads that run checks at the same time, per app and process.",
+    ),
+    Setting(
+        "PRODREADY_HEALTH_DETAILS",
+        "authorised",
+        choice("authorised", "always", "never"),
+        "Who sees the checks' details (outputs, observed values): `authorised` callers "
+        "(loopback, the token, the allowed networks), `always` everyone, or `never` anyone.",
+    ),
+    Setting(
+        "PRODREADY_HEALTH_TOKEN",
+        None,
+        OPTIONAL_STR,
+        "Bearer token that lets any client see the details.",
+    ),
+    Setting(
+        "PRODREADY_HEALTH_ALLOW_NETWORKS",
+        (),
+        NETWORKS,
+        "Client networks that see the details without the token.",
+    ),
+    Setting(
+        "PRODREADY_HEALTH_HANDLE_SIGTERM",
+        "auto",
+        choice("auto", "always", "never"),
+        "Install the SIGTERM handler that drains: `auto` in a gunicorn worker only, "
+        "`always` in any process (init_app must run in the main thread), `never`.",
+    ),
+    Setting(
+        "PRODREADY_HEALTH_DRAIN_SECONDS",
+        5.0,
+        at_least(FLOAT, 0),
+        "After SIGTERM, how long the process keeps serving while `/readyz` answers 503, "
+        "before the server's own graceful shutdown starts.",
+    ),
+    Setting(
+        "PRODREADY_HEALTH_DISK_PATH",
+        None,
+        OPTIONAL_STR,
+        "A path whose file system's free space is checked (check `disk`); empty for none.",
+    ),
+    Setting(
+        "PRODREADY_HEALTH_DISK_MIN_FREE_MB",
+        100.0,
+        at_least(FLOAT, 0),
+        "Free space in MiB below which the `disk` check fails.",
+    ),
+    Setting(
+        "PRODREADY_HEALTH_MEMORY_MAX_RSS_MB",
+        0.0,
+        at_least(FLOAT, 0),
+        "Resident memory in MiB above which the `memory` check (tagged `live`) fails; 0 for "
+        "no check. Linux only.",
+    ),
+    Setting(
         "PRODREADY_DASHBOARD_ENABLED",
         True,
         BOOL,
@@ -570,7 +678,7 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 # Settings of these types keep the exact text of their environment variables.
-_TEXT_CASTS = (STR, OPTIONAL_STR, URL_PREFIX, STR_LIST, HEADER_NAME, LEVEL)
+_TEXT_CASTS = (STR, OPTIONAL_STR, URL_PREFIX, URL_PATH, STR_LIST, HEADER_NAME, LEVEL)
 
 _SETTINGS_BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
 

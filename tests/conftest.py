@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import http.server
+import importlib.util
 import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import textwrap
+import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,8 +28,10 @@ import pytest
 from flask import Flask
 
 from example_app import create_app
-from flask_prodready import ProdReady
+from flask_prodready import ProdReady, get_state
 from flask_prodready.testing import reset_logging
+
+REPO = Path(__file__).resolve().parent.parent
 
 _OWNED_PREFIXES = ("FLASK_", "PRODREADY_", "DYNACONF_", "EXAMPLE_", "PROMETHEUS_")
 T = TypeVar("T")
@@ -64,6 +73,15 @@ def require_executable(name: str, install_hint: str) -> str:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+def require_module(name: str, install_hint: str) -> None:
+    """Like :func:`require_executable`, for a Python package of the test environment."""
+    if importlib.util.find_spec(name) is None:
+        message = f"the Python package {name} is not installed; {install_hint}"
+        if in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
 
 
 class AppDir:
@@ -115,26 +133,91 @@ MakeApp = Callable[..., Flask]
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    """A TCP port on the loopback interface that nothing listens on right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
 
 
-class RedisServer:
-    """A real redis-server on a loopback port, without persistence; stop() and start() it."""
+def wait_until(
+    condition: Callable[[], bool], timeout: float, what: str | Callable[[], str]
+) -> None:
+    """Poll ``condition`` every 50 ms; fail naming ``what`` (text, or a function giving it
+    when the wait fails) after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            text = what if isinstance(what, str) else what()
+            raise AssertionError(f"timed out after {timeout}s waiting for {text}")
+        time.sleep(0.05)
 
-    def __init__(self, executable: str, directory: Path) -> None:
-        self.executable = executable
-        self.directory = directory
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
+
+def stop_process(process: subprocess.Popen[Any], sig: int = signal.SIGTERM) -> None:
+    """Stop ``process`` and its process group: ``sig``, then SIGKILL after 10 s."""
+    if process.poll() is None:
+        process.send_signal(sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=10)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)  # children left behind, if any
+    if process.poll() is None:
+        process.kill()
+    process.wait(timeout=10)
+
+
+@dataclass
+class HealthApps:
+    """Builds apps with flask-prodready for health tests; lets hung checks go at teardown."""
+
+    app_dir: AppDir
+    release: threading.Event
+    apps: list[Flask] = field(default_factory=list)
+
+    def make(self, **overrides: Any) -> tuple[Flask, ProdReady]:
+        """A new app in the app folder and the ProdReady(**overrides) that set it up."""
+        prodready = ProdReady(**{"dashboard_enabled": False, **overrides})
+        app = self.app_dir.flask()
+        prodready.init_app(app)
+        app.config["TESTING"] = True
+        self.apps.append(app)
+        return app, prodready
+
+    def close(self) -> None:
+        """Free hung checks and let the runners' idle threads end."""
+        self.release.set()
+        for app in self.apps:
+            runner = get_state(app).components.get("health")
+            if runner is not None:
+                runner.close()
+
+    def hang(self) -> None:
+        """A check body that blocks until the test ends (at most 60 s)."""
+        self.release.wait(60)
+
+
+@pytest.fixture
+def health_apps(app_dir: AppDir) -> Iterator[HealthApps]:
+    """Health test apps; checks blocked in :meth:`HealthApps.hang` are freed at teardown."""
+    apps = HealthApps(app_dir, threading.Event())
+    yield apps
+    apps.close()
+
+
+@dataclass
+class RedisServer:
+    """A real redis-server on a loopback port, without persistence."""
+
+    executable: str
+    port: int
+    workdir: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        import redis
-
         command = [
             self.executable,
             "--port",
@@ -146,45 +229,142 @@ class RedisServer:
             "--appendonly",
             "no",
             "--dir",
-            str(self.directory),
+            str(self.workdir),
         ]
         self.process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
         )
-        client = redis.Redis.from_url(self.url, socket_timeout=1)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.RedisError:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    raise RuntimeError("redis-server did not start") from None
-                time.sleep(0.05)
-        client.close()
+        wait_until(self._answers, 10, f"redis-server on port {self.port}")
+
+    def _answers(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"redis-server exited with {self.process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-        self.process = None
+        if self.process is not None:
+            stop_process(self.process)
 
 
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    """A real Redis server for this test (Debian package redis-server)."""
+    """A running redis-server; the test may stop it early with ``.stop()``."""
     executable = require_executable(
-        "redis-server", "install it with: sudo apt-get install redis-server"
+        "redis-server", "install it with `apt-get install redis-server` (make test does under CI)"
     )
-    server = RedisServer(executable, tmp_path)
-    server.start()
+    server = RedisServer(executable, free_port(), tmp_path)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass
+class Gunicorn:
+    """A real gunicorn master (and its workers) serving ``wsgi:app`` from a folder."""
+
+    folder: Path
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.folder / "gunicorn.log"
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def start(self, env: dict[str, str] | None = None) -> None:
+        require_module("gunicorn", "it is in the dev dependencies: run make venv")
+        environment = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(self.folder), str(REPO)]),
+            **(env or {}),
+        }
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+                cwd=self.folder,
+                env=environment,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        wait_until(lambda: self.get("/livez")[0] == 200, 30, lambda: f"gunicorn: {self.log()}")
+
+    def get(self, path: str, timeout: float = 10) -> tuple[int, bytes]:
+        """Status and body of GET ``path``; status 0 when nothing answers."""
+        if self.process is not None and self.process.poll() is not None:
+            raise AssertionError(f"gunicorn exited: {self.log()}")
+        try:
+            with urllib.request.urlopen(self.url(path), timeout=timeout) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            with exc:
+                return exc.code, exc.read()
+        except OSError:
+            return 0, b""
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.is_file() else ""
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process, signal.SIGQUIT)
+
+
+@pytest.fixture
+def gunicorn_server(tmp_path: Path) -> Iterator[Gunicorn]:
+    """A gunicorn to configure: write wsgi.py and gunicorn.conf.py into ``.folder``, then
+    ``.start()``; stopped (quick shutdown) at teardown."""
+    folder = tmp_path / "server"
+    folder.mkdir()
+    server = Gunicorn(folder, free_port())
     try:
         yield server
     finally:
         server.stop()
 
 
-def wait_until(
+class _UpstreamHandler(http.server.BaseHTTPRequestHandler):
+    """``/<code>`` answers that status; ``/private`` wants Basic ``user:hunter2``."""
+
+    def do_GET(self) -> None:
+        if self.path == "/private":
+            expected = "Basic " + base64.b64encode(b"user:hunter2").decode()
+            code = 200 if self.headers.get("Authorization") == expected else 401
+        else:
+            code = int(self.path.strip("/") or 200)
+        self.send_response(code)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def upstream() -> Iterator[str]:
+    """The base URL of an HTTP server on loopback standing for a dependency."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _UpstreamHandler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def wait_for(
     probe: Callable[[], T | None],
     *,
     what: str,
@@ -297,7 +477,7 @@ def start_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Start
         log = root / "prometheus.log"
         process = servers.enter_context(running(command, log=log, cwd=root))
         url = f"http://127.0.0.1:{port}"
-        wait_until(
+        wait_for(
             lambda: http_get(f"{url}/-/ready") or None,
             what="Prometheus to be ready",
             process=process,

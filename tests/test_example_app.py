@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
+from example_app import create_app
+from example_app.models import db
 from flask_prodready import get_state
 
 REPO = Path(__file__).resolve().parent.parent
@@ -119,3 +121,44 @@ def test_domain_errors_answer_problem_documents(client: FlaskClient) -> None:
     big = client.post("/api/orders/", json={"customer": "ada", "item": "x", "quantity": 500})
     conflict = client.delete(f"/api/orders/{big.get_json()['id']}")
     assert (conflict.status_code, conflict.get_json()["code"]) == (409, "conflict")
+
+
+def test_example_checks_its_database(client: FlaskClient) -> None:
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    checks = ready.get_json(force=True)["checks"]
+    assert set(checks) == {"database"}, "no upstream URL in the production settings"
+    assert checks["database"][0]["critical"] is True
+
+
+def test_example_database_down_fails_readiness(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    database = tmp_path / "orders.db"
+    monkeypatch.setenv("FLASK_SQLALCHEMY_DATABASE_URI", f"sqlite:///{database}")
+    monkeypatch.setenv("FLASK_PRODREADY_HEALTH_CACHE_TTL", "0")
+    app = create_app()
+    client = app.test_client()
+    assert client.get("/readyz").status_code == 200
+    database.unlink()
+    database.mkdir()  # the database file can no longer be opened
+    with app.app_context():
+        db.engine.dispose()
+    assert client.get("/livez").status_code == 200
+    assert client.get("/readyz").status_code == 503
+
+
+def test_example_upstream_is_a_non_critical_http_check(
+    monkeypatch: pytest.MonkeyPatch, upstream: str
+) -> None:
+    monkeypatch.setenv("FLASK_SQLALCHEMY_DATABASE_URI", "sqlite://")
+    monkeypatch.setenv("FLASK_UPSTREAM_HEALTH_URL", f"{upstream}/200")
+    up = create_app().test_client().get("/readyz").get_json(force=True)
+    assert up["status"] == "pass"
+    assert up["checks"]["upstream"][0]["critical"] is False
+    monkeypatch.setenv("FLASK_UPSTREAM_HEALTH_URL", f"{upstream}/503")
+    down = create_app().test_client().get("/readyz")
+    assert down.status_code == 200
+    body = down.get_json(force=True)
+    assert body["status"] == "warn"
+    assert body["checks"]["upstream"][0]["output"].endswith("answered 503, expected 200-299")

@@ -163,7 +163,7 @@ def test_excluded_paths_and_the_exposition_are_not_counted(app_dir: AppDir) -> N
 def test_excluded_paths_are_configurable(app_dir: AppDir) -> None:
     client = make_app(app_dir, metrics_excluded_paths="/orders/").test_client()
     client.get("/orders/1")
-    client.get("/livez")
+    client.get("/no-such-page")
     client.get("/metrics")
     assert samples(scrape(client), REQUESTS) == [
         ({"method": "GET", "route": UNMATCHED, "status": "404"}, 1.0)

@@ -31,7 +31,7 @@ from .conftest import (
     http_get,
     require_executable,
     running,
-    wait_until,
+    wait_for,
 )
 
 pytestmark = pytest.mark.slow
@@ -156,10 +156,10 @@ def gunicorn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gunicorn]:
     env["PROMETHEUS_MULTIPROC_DIR"] = str(multiproc)
     with running(command, log=log, env=env, cwd=REPO) as process:
         server = Gunicorn(process, f"http://127.0.0.1:{port}", multiproc, log)
-        wait_until(
+        wait_for(
             lambda: len(server.workers()) == 3 or None, what="3 workers", process=process, log=log
         )
-        wait_until(lambda: server.scrape(), what="the first scrape", process=process, log=log)
+        wait_for(lambda: server.scrape(), what="the first scrape", process=process, log=log)
         yield server
 
 
@@ -188,7 +188,7 @@ def test_totals_survive_a_worker_restart(gunicorn: Gunicorn) -> None:
         now = gunicorn.workers()
         return now if len(now) == 3 and victim not in now else None
 
-    replaced = wait_until(
+    replaced = wait_for(
         replaced_workers,
         what="the master to replace the worker",
         process=gunicorn.process,
@@ -241,7 +241,7 @@ def test_prometheus_scrapes_the_app(gunicorn: Gunicorn, start_prometheus: StartP
         value = float(result[0]["value"][1]) if result else None
         return value if value == expected else None
 
-    assert wait_until(counted, what=f"Prometheus to count {expected} requests") == expected
+    assert wait_for(counted, what=f"Prometheus to count {expected} requests") == expected
     assert prometheus.query('up{job="app"}')[0]["value"][1] == "1"
     by_route = {
         row["metric"]["route"]: float(row["value"][1])
@@ -252,4 +252,4 @@ def test_prometheus_scrapes_the_app(gunicorn: Gunicorn, start_prometheus: StartP
     for query in DOCUMENTED_QUERIES:
         assert query in documented
         # rate() needs two scrapes inside its range
-        wait_until(lambda q=query: prometheus.query(q) or None, what=f"a result for {query}")
+        wait_for(lambda q=query: prometheus.query(q) or None, what=f"a result for {query}")

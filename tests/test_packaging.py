@@ -44,8 +44,12 @@ def test_wheel_carries_the_dashboard_inside_the_package(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "flask_prodready/py.typed" in names
     assert "flask_prodready/dashboard/__init__.py" in names
+    assert "flask_prodready/health/__init__.py" in names
     assert "flask_prodready/dashboard/templates/prodready/placeholder.html" in names
     assert "flask_prodready/dashboard/static/prodready/prodready.css" in names
+    for package in (REPO / "flask_prodready").rglob("__init__.py"):
+        relative = package.relative_to(REPO).as_posix()
+        assert relative in names, f"{relative} is missing from the wheel"
     top_level = {name.split("/", 1)[0] for name in names}
     assert {t for t in top_level if not t.endswith(".dist-info")} == {"flask_prodready"}
     metadata = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))

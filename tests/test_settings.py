@@ -403,3 +403,12 @@ def test_combined_validators_are_checked_and_reported(
     assert problem.problem == (
         "the combined validator failed: expected one of: DATABASE_URL is set; DATABASE_HOST is set"
     )
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-Infinity", float("nan"), float("inf")])
+def test_numbers_must_be_finite(value: object) -> None:
+    from flask_prodready.settings import FLOAT
+
+    assert FLOAT("0.5") == 0.5
+    with pytest.raises(ValueError, match=r"nan|inf|Infinity"):
+        FLOAT(value)
