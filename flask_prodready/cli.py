@@ -186,3 +186,44 @@ def _not_ignored(paths: list[Path]) -> Iterator[str]:
             yield (
                 f"{path} is not git-ignored; add {path.name} to .gitignore so it is never committed"
             )
+
+
+@prodready_cli.group("alerts")
+def alerts_group() -> None:
+    """Alert rules: export them for Prometheus, or evaluate them now."""
+
+
+@alerts_group.command("export-rules", with_appcontext=False)
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to this file.")
+def export_rules_command(output: str | None) -> None:
+    """Write the app's alert rules as a Prometheus rules file (YAML)."""
+    from .alerts import export_prometheus_rules
+
+    app = _load_app()
+    engine = get_state(app).components.get("alerts")
+    if engine is None:
+        click.secho("alerts are off (PRODREADY_ALERTS_ENABLED is false)", err=True, fg="red")
+        raise SystemExit(1)
+    text = export_prometheus_rules(engine.rules)
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        click.echo(f"wrote {len(engine.rules)} rules to {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@alerts_group.command("test", with_appcontext=False)
+def test_alerts_command() -> None:
+    """Evaluate every rule once against the current store and print the states."""
+    app = _load_app()
+    engine = get_state(app).components.get("alerts")
+    if engine is None:
+        click.secho("alerts are off (PRODREADY_ALERTS_ENABLED is false)", err=True, fg="red")
+        raise SystemExit(1)
+    with app.app_context():
+        states = engine.evaluate() or engine.states()
+    width = max((len(s.name) for s in states), default=4)
+    click.echo(f"{'RULE'.ljust(width)}  STATE     SEVERITY  VALUE")
+    for state in states:
+        value = "-" if state.value is None else f"{state.value:.4g}"
+        click.echo(f"{state.name.ljust(width)}  {state.state:<8}  {state.severity:<8}  {value}")

@@ -61,6 +61,7 @@ PARTS: tuple[Part, ...] = (
     Part("metrics", "PRODREADY_METRICS_ENABLED", "flask_prodready.metrics:init_metrics"),
     Part("health", "PRODREADY_HEALTH_ENABLED", "flask_prodready.health:init_health"),
     Part("dashboard", "PRODREADY_DASHBOARD_ENABLED", "flask_prodready.dashboard:init_dashboard"),
+    Part("alerts", "PRODREADY_ALERTS_ENABLED", "flask_prodready.alerts:init_alerts"),
 )
 
 
@@ -151,6 +152,9 @@ class ProdReady:
         self.settings_files = None if settings_files is None else tuple(settings_files)
         self.envvar_prefix = envvar_prefix
         self.overrides: Mapping[str, Any] = MappingProxyType(_normalise_overrides(overrides))
+        #: Alert rules added in code (``flask_prodready.alerts.parse_rule``), besides those
+        #: of the settings; read by ``init_app``.
+        self.alert_rules: list[Any] = []
         #: The health checks of every app set up by this object; see
         #: :class:`~flask_prodready.health.HealthRegistry`.
         self.health: HealthRegistry = HealthRegistry()

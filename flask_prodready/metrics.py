@@ -113,6 +113,8 @@ LOG_SINK_FAILURES: Final = "prodready_log_sink_failures_total"
 HEALTH_CHECK_STATUS: Final = "prodready_health_check_status"
 #: Gauge: seconds the health check ``check`` took when it last ran.
 HEALTH_CHECK_DURATION: Final = "prodready_health_check_duration_seconds"
+#: Gauge: 1 while the alert ``alert`` is firing, else 0.
+ALERT_FIRING: Final = "prodready_alert_firing"
 #: Info gauge (always 1) labelled ``app``, ``version``, ``prodready_version``, ``python_version``.
 APP_INFO: Final = "prodready_app_info"
 
@@ -262,6 +264,13 @@ class Metrics:
             registry=registry,
             multiprocess_mode="livemostrecent",
         )
+        self._alert_firing = Gauge(
+            ALERT_FIRING,
+            "1 while the alert is firing, else 0",
+            ("alert",),
+            registry=registry,
+            multiprocess_mode="mostrecent",
+        )
         self._health_duration = Gauge(
             HEALTH_CHECK_DURATION,
             "Seconds the health check took when it last ran",
@@ -343,6 +352,14 @@ class Metrics:
         check = self._check(name)
         self._health_status.labels(check).set(1.0 if passed else 0.0)
         self._health_duration.labels(check).set(max(float(seconds), 0.0))
+
+    def set_alert_firing(self, name: str, firing: bool) -> None:
+        """Set ``prodready_alert_firing{alert=name}`` (the alerts part calls this).
+
+        :param name: the rule's name, the ``alert`` label.
+        :param firing: whether it fires now.
+        """
+        self._alert_firing.labels(self._check(name)).set(1.0 if firing else 0.0)
 
     # -- reading ---------------------------------------------------------------------------
 

@@ -244,10 +244,17 @@ def _to_status_list(value: Any) -> tuple[int, ...]:
     return statuses
 
 
+def _to_rule_table(value: Any) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ValueError(value)
+    return {str(name): _plain(spec) for name, spec in value.items()}
+
+
 _LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
 FLOAT = _Cast("a number", _to_float)
 LEVEL = _Cast("a log level: " + ", ".join(_LEVELS), _to_level)
 LEVEL_MAP = _Cast("a table of logger name to log level", _to_level_map)
+RULE_TABLE = _Cast("a table of alert rules by name", _to_rule_table)
 STATUS_LIST = _Cast("a list of HTTP error statuses (400 to 599)", _to_status_list)
 HEADER_NAME = _Cast("an HTTP header name such as X-Request-ID", _to_header_name)
 OPTIONAL_STR = _Cast("a string, or empty for none", _to_optional_str)
@@ -662,6 +669,60 @@ SETTINGS: tuple[Setting, ...] = (
         at_least(FLOAT, 0),
         "Resident memory in MiB above which the `memory` check (tagged `live`) fails; 0 for "
         "no check. Linux only.",
+    ),
+    Setting(
+        "PRODREADY_ALERTS_ENABLED",
+        True,
+        BOOL,
+        "Evaluate alert rules over the request metrics, new errors and health checks, and "
+        "notify state changes.",
+    ),
+    Setting(
+        "PRODREADY_ALERTS_DEFAULT_RULES",
+        True,
+        BOOL,
+        "Ship the default rules on: error rate jumped 5x in 5 minutes, p95 latency doubled "
+        "over 10 minutes, a critical health check failing for 1 minute, a new error group.",
+    ),
+    Setting(
+        "PRODREADY_ALERTS_RULES",
+        {},
+        RULE_TABLE,
+        "Your rules (and changes to the default ones), a table of tables by rule name, each "
+        "with `expr`, and optionally `for`, `severity`, `summary`, `route`, `min_volume`, "
+        "`floor`, `window`; `name = false` switches a default rule off. See Alerts.",
+    ),
+    Setting(
+        "PRODREADY_ALERTS_INTERVAL",
+        15.0,
+        at_least(FLOAT, 0.1),
+        "Seconds between two evaluations. Only one worker of all that share the store "
+        "evaluates (a lease in the store, taken over when its holder dies).",
+    ),
+    Setting(
+        "PRODREADY_ALERTS_EVALUATE",
+        True,
+        BOOL,
+        "Evaluate in a background thread of each worker. Off, rules are evaluated only when "
+        "asked (`flask prodready alerts test`, tests).",
+    ),
+    Setting(
+        "PRODREADY_ALERTS_WEBHOOKS",
+        [],
+        STR_LIST,
+        "URLs that receive each state change as a JSON POST.",
+    ),
+    Setting(
+        "PRODREADY_ALERTS_SLACK_WEBHOOKS",
+        [],
+        STR_LIST,
+        "Slack-compatible incoming webhook URLs that receive each state change as a message.",
+    ),
+    Setting(
+        "PRODREADY_ALERTS_TIMEOUT",
+        5.0,
+        at_least(FLOAT, 0.1),
+        "Seconds a receiver may take per attempt; each change is tried three times at most.",
     ),
     Setting(
         "PRODREADY_DASHBOARD_ENABLED",

@@ -19,7 +19,15 @@ def test_factory_pattern_sets_state_in_app_extensions(app_dir: AppDir) -> None:
     state = app.extensions[EXTENSION_KEY]
     assert state is get_state(app)
     assert state.extension is prodready
-    assert state.parts == ("request_id", "logs", "errors", "metrics", "health", "dashboard")
+    assert state.parts == (
+        "request_id",
+        "logs",
+        "errors",
+        "metrics",
+        "health",
+        "dashboard",
+        "alerts",
+    )
     assert not any(isinstance(v, Flask) for v in vars(prodready).values()), "no app on self"
 
 

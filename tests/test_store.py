@@ -187,3 +187,23 @@ def test_redis_store_fails_fast_when_the_server_is_gone(redis_server: RedisServe
         store.record(occurrence(at=NOW + 1))
     assert time.monotonic() - started < 5
     store.close()
+
+
+def test_a_lease_has_one_holder_until_it_expires(make_store: Callable[..., ErrorStore]) -> None:
+    store = make_store()
+    assert store.acquire_lease("alerts", "worker-1", 0.5, NOW)
+    assert store.acquire_lease("alerts", "worker-1", 0.5, NOW + 0.1), "the holder renews"
+    assert not store.acquire_lease("alerts", "worker-2", 0.5, NOW + 0.2)
+    assert store.lease_holder("alerts", NOW + 0.2) == "worker-1"
+    time.sleep(0.7)  # Redis expires leases by its own clock
+    assert store.acquire_lease("alerts", "worker-2", 0.5, NOW + 0.8), "taken over once expired"
+    assert store.lease_holder("alerts", NOW + 0.9) == "worker-2"
+    assert store.acquire_lease("other", "worker-1", 0.5, NOW + 0.9), "leases are by name"
+
+
+def test_values_are_kept_by_key(make_store: Callable[..., ErrorStore]) -> None:
+    store = make_store()
+    assert store.get_value("alerts.states") is None
+    store.put_value("alerts.states", '{"a": 1}')
+    store.put_value("alerts.states", '{"a": 2}')
+    assert store.get_value("alerts.states") == '{"a": 2}'

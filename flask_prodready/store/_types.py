@@ -136,6 +136,26 @@ class ErrorStore(Protocol):
         """Apply retention and the group cap now (stores also do it as they record)."""
         ...
 
+    def acquire_lease(self, name: str, holder: str, seconds: float, now: float) -> bool:
+        """Take or renew the lease ``name`` for ``holder`` until ``now + seconds``.
+
+        True when ``holder`` holds it afterwards: it was free, expired, or already its own.
+        Used so that exactly one worker of all that share the store runs a periodic job.
+        """
+        ...
+
+    def lease_holder(self, name: str, now: float) -> str | None:
+        """Who holds the unexpired lease ``name``, or ``None``."""
+        ...
+
+    def put_value(self, key: str, value: str) -> None:
+        """Keep a small text value under ``key`` (shared state such as alert states)."""
+        ...
+
+    def get_value(self, key: str) -> str | None:
+        """The value kept under ``key``, or ``None``."""
+        ...
+
     def close(self) -> None:
         """Release connections and files."""
         ...

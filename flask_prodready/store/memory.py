@@ -28,6 +28,8 @@ class MemoryErrorStore:
         self._groups: OrderedDict[str, ErrorGroup] = OrderedDict()
         self._occurrences: dict[str, deque[ErrorOccurrence]] = {}
         self._minutes: dict[int, dict[str, int]] = {}
+        self._leases: dict[str, tuple[str, float]] = {}
+        self._values: dict[str, str] = {}
 
     def record(self, occurrence: ErrorOccurrence) -> ErrorGroup:
         """Add an occurrence to its group; see :class:`~flask_prodready.store.ErrorStore`."""
@@ -144,6 +146,31 @@ class MemoryErrorStore:
             for bucket in self._minutes.values():
                 for key in evicted:
                     bucket.pop(key, None)
+
+    def acquire_lease(self, name: str, holder: str, seconds: float, now: float) -> bool:
+        """Take or renew a lease; see :class:`~flask_prodready.store.ErrorStore`."""
+        with self._lock:
+            current = self._leases.get(name)
+            if current is None or current[0] == holder or current[1] <= now:
+                self._leases[name] = (holder, now + seconds)
+                return True
+            return False
+
+    def lease_holder(self, name: str, now: float) -> str | None:
+        """Who holds the unexpired lease ``name``."""
+        with self._lock:
+            current = self._leases.get(name)
+            return current[0] if current is not None and current[1] > now else None
+
+    def put_value(self, key: str, value: str) -> None:
+        """Keep ``value`` under ``key``."""
+        with self._lock:
+            self._values[key] = value
+
+    def get_value(self, key: str) -> str | None:
+        """The value under ``key``."""
+        with self._lock:
+            return self._values.get(key)
 
     def close(self) -> None:
         """Nothing to release."""

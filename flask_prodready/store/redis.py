@@ -49,6 +49,17 @@ return redis.call('HGETALL', KEYS[2])
 """
 
 
+# KEYS[1] lease key; ARGV: holder, milliseconds
+_LEASE = """
+local current = redis.call('GET', KEYS[1])
+if (not current) or current == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+"""
+
+
 class RedisErrorStore:
     """Errors in Redis: a hash per group, a capped list of occurrences, per-minute counts.
 
@@ -82,6 +93,7 @@ class RedisErrorStore:
             decode_responses=True,
         )
         self._script = self._client.register_script(_RECORD)
+        self._lease = self._client.register_script(_LEASE)
 
     def _call(self, work: Any) -> Any:
         try:
@@ -218,6 +230,26 @@ class RedisErrorStore:
                 pipe.execute()
 
         self._call(work)
+
+    def acquire_lease(self, name: str, holder: str, seconds: float, now: float) -> bool:
+        """Take or renew a lease (Redis expires it by itself; ``now`` is not needed)."""
+        key = f"{self.prefix}lease:{name}"
+        millis = max(1, int(seconds * 1000))
+        return bool(self._call(lambda: self._lease(keys=[key], args=[holder, millis])))
+
+    def lease_holder(self, name: str, now: float) -> str | None:
+        """Who holds the unexpired lease ``name``."""
+        value = self._call(lambda: self._client.get(f"{self.prefix}lease:{name}"))
+        return str(value) if value is not None else None
+
+    def put_value(self, key: str, value: str) -> None:
+        """Keep ``value`` under ``key``."""
+        self._call(lambda: self._client.set(f"{self.prefix}value:{key}", value))
+
+    def get_value(self, key: str) -> str | None:
+        """The value under ``key``."""
+        value = self._call(lambda: self._client.get(f"{self.prefix}value:{key}"))
+        return str(value) if value is not None else None
 
     def close(self) -> None:
         """Close the connection pool."""

@@ -39,6 +39,15 @@ CREATE TABLE IF NOT EXISTS error_occurrences (
     data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS error_occurrences_group ON error_occurrences (fingerprint, id);
+CREATE TABLE IF NOT EXISTS prodready_leases (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    expires REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS prodready_values (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS error_minutes (
     minute INTEGER NOT NULL,
     fingerprint TEXT NOT NULL,
@@ -267,6 +276,58 @@ class SQLiteErrorStore:
                 db.execute(f"DELETE FROM {table} WHERE fingerprint IN ({marks})", chunk)  # noqa: S608
         minute_horizon = now - min(self.limits.retention_seconds, MINUTE_RETENTION_SECONDS)
         db.execute("DELETE FROM error_minutes WHERE minute < ?", (minute_horizon,))
+
+    def acquire_lease(self, name: str, holder: str, seconds: float, now: float) -> bool:
+        """Take or renew a lease; see :class:`~flask_prodready.store.ErrorStore`."""
+
+        def work(db: sqlite3.Connection) -> bool:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute(
+                    "INSERT INTO prodready_leases (name, holder, expires) VALUES (?, ?, ?) "
+                    "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
+                    "expires = excluded.expires WHERE holder = excluded.holder OR expires <= ?",
+                    (name, holder, now + seconds, now),
+                )
+                row = db.execute(
+                    "SELECT holder FROM prodready_leases WHERE name = ?", (name,)
+                ).fetchone()
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            return bool(row and row[0] == holder)
+
+        result: bool = self._run(work)
+        return result
+
+    def lease_holder(self, name: str, now: float) -> str | None:
+        """Who holds the unexpired lease ``name``."""
+        row = self._run(
+            lambda db: db.execute(
+                "SELECT holder FROM prodready_leases WHERE name = ? AND expires > ?", (name, now)
+            ).fetchone()
+        )
+        return str(row[0]) if row else None
+
+    def put_value(self, key: str, value: str) -> None:
+        """Keep ``value`` under ``key``."""
+        self._run(
+            lambda db: db.execute(
+                "INSERT INTO prodready_values (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+        )
+
+    def get_value(self, key: str) -> str | None:
+        """The value under ``key``."""
+        row = self._run(
+            lambda db: db.execute(
+                "SELECT value FROM prodready_values WHERE key = ?", (key,)
+            ).fetchone()
+        )
+        return str(row[0]) if row else None
 
     def close(self) -> None:
         """Close this thread's connection."""
