@@ -58,7 +58,8 @@ class RequestMiddleware:
         def start(status: str, headers: Headers, exc_info: Any = None) -> Any:
             if extra_header is not None:
                 lowered = extra_header[0].lower()
-                headers[:] = [(k, v) for k, v in headers if k.lower() != lowered]
+                if any(k.lower() == lowered for k, _ in headers):
+                    headers[:] = [(k, v) for k, v in headers if k.lower() != lowered]
                 headers.append(extra_header)
             # Flask clears environ["werkzeug.request"] when the request context ends, and
             # start_response runs before that: keep the request for the route template.

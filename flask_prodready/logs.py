@@ -610,7 +610,11 @@ def init_logs(app: Flask, state: Any) -> None:
         settings["PRODREADY_TRUSTED_PROXIES"],
     )
     state.components["logs"] = access
-    if settings["PRODREADY_ERRORS_BREADCRUMBS"]:
+    # Breadcrumbs only serve recorded errors: no buffer per request without an error store.
+    keeps_errors = (
+        settings["PRODREADY_ERRORS_ENABLED"] and settings["PRODREADY_ERROR_STORE"] != "none"
+    )
+    if settings["PRODREADY_ERRORS_BREADCRUMBS"] and keeps_errors:
         middleware(app, state).binders.append(
             _BreadcrumbBinder(settings["PRODREADY_ERRORS_BREADCRUMBS"])
         )
