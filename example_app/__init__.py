@@ -13,7 +13,7 @@ from dynaconf import Validator
 from flask import Flask
 from flask_smorest import Api
 
-from flask_prodready import ProdReady, get_state, register_check
+from flask_prodready import ProdReady, watch_sql, get_state, register_check
 from flask_prodready.health import http_check, sqlalchemy_check
 
 from .models import db
@@ -44,6 +44,7 @@ def create_app(**config: Any) -> Flask:
     prodready.init_app(app)
     app.config.update(config)
     db.init_app(app)
+    watch_sql(app, db)  # queries per request in the access line, N+1 warnings
     api = Api(app)
     api.register_blueprint(orders_blueprint)
     with app.app_context():

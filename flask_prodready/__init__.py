@@ -47,6 +47,8 @@ from .snapshots import MetricsSnapshot as MetricsSnapshot
 from .snapshots import RouteStats as RouteStats
 from .snapshots import SeriesPoint as SeriesPoint
 from .snapshots import metrics_snapshot as metrics_snapshot
+from .sql import RepeatedQueryError as RepeatedQueryError
+from .sql import watch_sql as watch_sql
 
 __all__ = [
     "REDACTED",
@@ -69,6 +71,7 @@ __all__ = [
     "ProdReadyError",
     "ProdReadyState",
     "RateLimitedError",
+    "RepeatedQueryError",
     "RouteStats",
     "SeriesPoint",
     "SetupError",
@@ -87,4 +90,5 @@ __all__ = [
     "register_check",
     "request_id",
     "set_log_level",
+    "watch_sql",
 ]

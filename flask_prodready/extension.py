@@ -60,6 +60,8 @@ PARTS: tuple[Part, ...] = (
     Part("errors", "PRODREADY_ERRORS_ENABLED", "flask_prodready.errors:init_errors"),
     Part("metrics", "PRODREADY_METRICS_ENABLED", "flask_prodready.metrics:init_metrics"),
     Part("health", "PRODREADY_HEALTH_ENABLED", "flask_prodready.health:init_health"),
+    Part("profiling", "PRODREADY_PROFILING_ENABLED", "flask_prodready.profiling:init_profiling"),
+    Part("json", "PRODREADY_JSON_ORJSON", "flask_prodready.json:init_json"),
     Part("dashboard", "PRODREADY_DASHBOARD_ENABLED", "flask_prodready.dashboard:init_dashboard"),
     Part("alerts", "PRODREADY_ALERTS_ENABLED", "flask_prodready.alerts:init_alerts"),
 )

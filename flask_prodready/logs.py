@@ -573,6 +573,11 @@ def get_log_level(logger_name: str | None = None) -> str:
 class _AccessLog:
     skip_paths: tuple[str, ...]
     trusted_proxies: int
+    slow_ms: float = 0.0
+    #: Functions adding fields to the access line (e.g. ``sql_queries`` from ``watch_sql``).
+    extra_fields: list[Callable[[], dict[str, Any] | None]] = field(default_factory=list)
+    #: The latest slow requests, newest first, for the dashboard.
+    slow: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=100))
 
     def __post_init__(self) -> None:
         exact = frozenset(p.rstrip("/") or "/" for p in self.skip_paths)
@@ -608,6 +613,7 @@ def init_logs(app: Flask, state: Any) -> None:
     access = _AccessLog(
         tuple(settings["PRODREADY_ACCESS_LOG_SKIP_PATHS"]),
         settings["PRODREADY_TRUSTED_PROXIES"],
+        settings["PRODREADY_SLOW_REQUEST_MS"],
     )
     state.components["logs"] = access
     # Breadcrumbs only serve recorded errors: no buffer per request without an error store.
@@ -678,9 +684,40 @@ def _log_access(
         remote_addr=access.client_address(environ),
         user_agent=environ.get("HTTP_USER_AGENT"),
     )
+    for add_fields in access.extra_fields:
+        extra = add_fields()
+        if extra:
+            payload.update(extra)
     for listener in _access_listeners:
         listener(payload)
     installed.sink.write_payload(payload)
+    if access.slow_ms and payload["duration_ms"] > access.slow_ms:
+        _log_slow(access, payload)
+
+
+def _log_slow(access: _AccessLog, payload: dict[str, Any]) -> None:
+    """Log a slow request once, its time split into SQL and the rest, and keep it."""
+    sql_ms = payload.get("sql_ms") or 0.0
+    other_ms = round(payload["duration_ms"] - sql_ms, 3)
+    record = {
+        "time": time.time(),
+        "method": payload["method"],
+        "route": payload["route"],
+        "path": payload["path"],
+        "status": payload["status"],
+        "duration_ms": payload["duration_ms"],
+        "sql_ms": sql_ms,
+        "other_ms": other_ms,
+        "sql_queries": payload.get("sql_queries"),
+        "request_id": payload["request_id"],
+    }
+    access.slow.appendleft(record)
+    logger.bind(
+        logger="flask_prodready.slow", **{k: v for k, v in record.items() if k != "time"}
+    ).warning(
+        f"slow request {payload['method']} {payload['path']} took {payload['duration_ms']:.0f} ms "
+        f"(sql {sql_ms:.0f} ms, other {other_ms:.0f} ms)"
+    )
 
 
 _ACCESS_LINE = _log_access.__code__.co_firstlineno

@@ -113,6 +113,12 @@ LOG_SINK_FAILURES: Final = "prodready_log_sink_failures_total"
 HEALTH_CHECK_STATUS: Final = "prodready_health_check_status"
 #: Gauge: seconds the health check ``check`` took when it last ran.
 HEALTH_CHECK_DURATION: Final = "prodready_health_check_duration_seconds"
+#: Counter of SQL queries, by ``route`` (when ``watch_sql`` is on).
+SQL_QUERIES: Final = "prodready_sql_queries_total"
+#: Counter of seconds spent in SQL queries, by ``route``.
+SQL_SECONDS: Final = "prodready_sql_seconds_total"
+#: Counter of N+1 findings (a statement repeated in one request), by ``route``.
+SQL_REPEATED: Final = "prodready_sql_repeated_queries_total"
 #: Gauge: 1 while the alert ``alert`` is firing, else 0.
 ALERT_FIRING: Final = "prodready_alert_firing"
 #: Info gauge (always 1) labelled ``app``, ``version``, ``prodready_version``, ``python_version``.
@@ -264,6 +270,18 @@ class Metrics:
             registry=registry,
             multiprocess_mode="livemostrecent",
         )
+        self._sql_queries = Counter(
+            SQL_QUERIES, "SQL queries run by requests", ("route",), registry=registry
+        )
+        self._sql_seconds = Counter(
+            SQL_SECONDS, "Seconds requests spent in SQL queries", ("route",), registry=registry
+        )
+        self._sql_repeated = Counter(
+            SQL_REPEATED,
+            "Statements repeated beyond the N+1 threshold in one request",
+            ("route",),
+            registry=registry,
+        )
         self._alert_firing = Gauge(
             ALERT_FIRING,
             "1 while the alert is firing, else 0",
@@ -352,6 +370,19 @@ class Metrics:
         check = self._check(name)
         self._health_status.labels(check).set(1.0 if passed else 0.0)
         self._health_duration.labels(check).set(max(float(seconds), 0.0))
+
+    def observe_sql_query(self, route: str, seconds: float) -> None:
+        """Count one SQL query of a request to ``route`` and the time it took."""
+        label = self._route_label(route)
+        self._sql_queries.labels(label).inc()
+        self._sql_seconds.labels(label).inc(max(seconds, 0.0))
+
+    def count_repeated_query(self, route: str) -> None:
+        """Count an N+1 finding in a request to ``route``."""
+        self._sql_repeated.labels(self._route_label(route)).inc()
+
+    def _route_label(self, route: str) -> str:
+        return route[:200]
 
     def set_alert_firing(self, name: str, firing: bool) -> None:
         """Set ``prodready_alert_firing{alert=name}`` (the alerts part calls this).

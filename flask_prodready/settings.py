@@ -725,6 +725,66 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds a receiver may take per attempt; each change is tried three times at most.",
     ),
     Setting(
+        "PRODREADY_SLOW_REQUEST_MS",
+        1000.0,
+        at_least(FLOAT, 0),
+        "Requests slower than this many milliseconds are logged once at WARNING with their "
+        "time split into SQL and the rest, and kept for the dashboard; 0 turns it off.",
+    ),
+    Setting(
+        "PRODREADY_SQL_REPEAT_THRESHOLD",
+        10,
+        at_least(INT, 1),
+        "With `watch_sql`: how often one statement may run in a request before it is an N+1 "
+        "finding.",
+    ),
+    Setting(
+        "PRODREADY_SQL_STRICT",
+        False,
+        BOOL,
+        "With `watch_sql`: raise `RepeatedQueryError` on an N+1 finding instead of logging "
+        "it. Meant for tests, so CI catches N+1 before production.",
+    ),
+    Setting(
+        "PRODREADY_PROFILING_ENABLED",
+        True,
+        BOOL,
+        "Profile a request that carries the profiling header with the profiling token (any "
+        "value from loopback in development); without the header it costs nothing.",
+    ),
+    Setting(
+        "PRODREADY_PROFILING_HEADER",
+        "X-Prodready-Profile",
+        HEADER_NAME,
+        "The request header that asks for a profile; its value is the profiling token.",
+    ),
+    Setting(
+        "PRODREADY_PROFILING_TOKEN",
+        None,
+        OPTIONAL_STR,
+        "The token that lets a request be profiled; unset, only loopback clients in the "
+        "development environment can.",
+    ),
+    Setting(
+        "PRODREADY_PROFILING_KEEP",
+        20,
+        at_least(INT, 1),
+        "Profiles kept; the oldest are deleted first.",
+    ),
+    Setting(
+        "PRODREADY_PROFILING_DIR",
+        None,
+        OPTIONAL_STR,
+        "Where profiles are kept; unset, `prodready-profiles` in the app's instance folder.",
+    ),
+    Setting(
+        "PRODREADY_JSON_ORJSON",
+        False,
+        BOOL,
+        "Serialise the app's JSON responses with orjson (`app.json`): the same values as "
+        "Flask's default provider, several times faster.",
+    ),
+    Setting(
         "PRODREADY_DASHBOARD_ENABLED",
         True,
         BOOL,

@@ -25,6 +25,7 @@ def test_factory_pattern_sets_state_in_app_extensions(app_dir: AppDir) -> None:
         "errors",
         "metrics",
         "health",
+        "profiling",
         "dashboard",
         "alerts",
     )
@@ -118,6 +119,8 @@ def test_parts_follow_the_documented_order() -> None:
         "errors",
         "metrics",
         "health",
+        "profiling",
+        "json",
         "dashboard",
         "alerts",
     )

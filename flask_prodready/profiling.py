@@ -1,0 +1,189 @@
+"""Profile one request on demand, with cProfile, and keep the result for the dashboard.
+
+Send the profiling header (``X-Prodready-Profile`` unless ``PRODREADY_PROFILING_HEADER``
+says otherwise) with the value of ``PRODREADY_PROFILING_TOKEN``; in the ``development``
+environment a loopback client may send any value. The request then runs under cProfile,
+its response carries ``X-Prodready-Profile-Id``, and the profile is kept (at most
+``PRODREADY_PROFILING_KEEP``, in ``prodready-profiles`` in the instance folder, shared by
+the workers of a machine) as a ``.prof`` file for snakeviz and a summary of its functions.
+A header from anyone else is ignored, and requests without it pay one dictionary lookup.
+
+cProfile rather than a sampling profiler: it measures exactly the one request asked for,
+with call counts, comes with Python, and its ``.prof`` files open in snakeviz and pstats.
+For a whole busy worker, attach py-spy instead (see the Performance docs).
+"""
+
+from __future__ import annotations
+
+import cProfile
+import hmac
+import ipaddress
+import json
+import pstats
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask
+
+from .extension import get_state
+from .request_id import DEFAULT_HEADER
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+__all__ = ["ProfileCapture", "init_profiling", "list_profiles", "profile_file"]
+
+_ID_HEADER = "X-Prodready-Profile-Id"
+_TOP = 40
+
+
+class ProfileCapture:
+    """The WSGI wrapper that profiles requests carrying an authorised profiling header.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(
+        self,
+        wsgi_app: WSGIApplication,
+        *,
+        header: str,
+        token: str | None,
+        loopback_ok: bool,
+        directory: Path,
+        keep: int,
+        request_id_header: str = DEFAULT_HEADER,
+    ) -> None:
+        self.wsgi_app = wsgi_app
+        self.request_id_header = request_id_header
+        self.environ_key = "HTTP_" + header.upper().replace("-", "_")
+        self.token = token
+        self.loopback_ok = loopback_ok
+        self.directory = directory
+        self.keep = keep
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        asked = environ.get(self.environ_key)
+        if asked is None or not self._allowed(str(asked), environ):
+            return self.wsgi_app(environ, start_response)
+        profile_id = f"{int(time.time() * 1000)}-{id(environ):x}"
+        seen: dict[str, str] = {}
+        id_header = self.request_id_header.lower()
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            headers.append((_ID_HEADER, profile_id))
+            seen.update((k.lower(), v) for k, v in headers if k.lower() == id_header)
+            return start_response(status, headers, exc_info)
+
+        profiler = cProfile.Profile()
+        started = time.perf_counter()
+        result: Iterable[bytes] = profiler.runcall(self.wsgi_app, environ, start)
+        seconds = time.perf_counter() - started
+        self._save(profiler, profile_id, environ, seconds, seen.get(id_header))
+        return result
+
+    def _allowed(self, value: str, environ: WSGIEnvironment) -> bool:
+        if self.token and hmac.compare_digest(value.encode(), self.token.encode()):
+            return True
+        if self.loopback_ok:
+            try:
+                return ipaddress.ip_address(str(environ.get("REMOTE_ADDR", ""))).is_loopback
+            except ValueError:
+                return False
+        return False
+
+    def _save(
+        self,
+        profiler: cProfile.Profile,
+        profile_id: str,
+        environ: Any,
+        seconds: float,
+        rid: str | None,
+    ) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        stats = pstats.Stats(profiler)
+        stats.dump_stats(self.directory / f"{profile_id}.prof")
+        rows = []
+        for (filename, line, name), (
+            calls,
+            _primitive,
+            own,
+            cumulative,
+            _callers,
+        ) in stats.stats.items():  # type: ignore[attr-defined]
+            rows.append(
+                {
+                    "function": f"{Path(filename).name}:{line}({name})",
+                    "calls": calls,
+                    "own_ms": round(own * 1000, 3),
+                    "cumulative_ms": round(cumulative * 1000, 3),
+                }
+            )
+        rows.sort(key=lambda row: row["cumulative_ms"], reverse=True)
+        summary = {
+            "id": profile_id,
+            "time": time.time(),
+            "method": environ.get("REQUEST_METHOD"),
+            "path": environ.get("PATH_INFO"),
+            "request_id": rid,
+            "duration_ms": round(seconds * 1000, 3),
+            "functions": rows[:_TOP],
+        }
+        (self.directory / f"{profile_id}.json").write_text(json.dumps(summary))
+        self._prune()
+
+    def _prune(self) -> None:
+        summaries = sorted(self.directory.glob("*.json"))
+        for old in summaries[: max(0, len(summaries) - self.keep)]:
+            old.unlink(missing_ok=True)
+            old.with_suffix(".prof").unlink(missing_ok=True)
+
+
+def _capture(app: Flask) -> ProfileCapture:
+    capture: ProfileCapture = get_state(app).components["profiling"]
+    return capture
+
+
+def list_profiles(app: Flask) -> list[dict[str, Any]]:
+    """The kept profile summaries of ``app``, newest first.
+
+    .. versionadded:: 0.1
+    """
+    directory = _capture(app).directory
+    if not directory.is_dir():
+        return []
+    return [json.loads(p.read_text()) for p in sorted(directory.glob("*.json"), reverse=True)]
+
+
+def profile_file(app: Flask, profile_id: str) -> Path | None:
+    """The ``.prof`` file of a kept profile, or ``None``.
+
+    .. versionadded:: 0.1
+    """
+    if not profile_id.replace("-", "").isalnum():
+        return None
+    path = _capture(app).directory / f"{profile_id}.prof"
+    return path if path.is_file() else None
+
+
+def init_profiling(app: Flask, state: Any) -> None:
+    """Install the profiling wrapper (the ``profiling`` part).
+
+    .. versionadded:: 0.1
+    """
+    directory = state.setting("PRODREADY_PROFILING_DIR") or str(
+        Path(app.instance_path) / "prodready-profiles"
+    )
+    capture = ProfileCapture(
+        app.wsgi_app,
+        header=state.setting("PRODREADY_PROFILING_HEADER"),
+        token=state.setting("PRODREADY_PROFILING_TOKEN"),
+        loopback_ok=state.environment == "development",
+        directory=Path(directory),
+        keep=state.setting("PRODREADY_PROFILING_KEEP"),
+        request_id_header=state.setting("PRODREADY_REQUEST_ID_HEADER"),
+    )
+    app.wsgi_app = capture  # type: ignore[method-assign]
+    state.components["profiling"] = capture
