@@ -13,7 +13,7 @@ from dynaconf import Validator
 from flask import Flask
 from flask_smorest import Api
 
-from flask_prodready import ProdReady, watch_sql, get_state, register_check
+from flask_prodready import ProdReady, get_state, register_check, watch_sql
 from flask_prodready.health import http_check, sqlalchemy_check
 
 from .models import db

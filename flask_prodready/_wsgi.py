@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from flask import Flask
+from flask import Flask, got_request_exception, request
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 Headers = list[tuple[str, str]]
 
 _KEY = "_wsgi_middleware"
+_FAILED_REQUEST = "prodready.failed_request"
 
 
 class Binder(Protocol):
@@ -27,6 +28,14 @@ class Binder(Protocol):
     def bind(self, environ: WSGIEnvironment) -> object: ...
 
     def unbind(self, token: object) -> None: ...
+
+
+class Observer(Protocol):
+    """Sees every request: ``begin`` before the app, ``end`` after it (metrics)."""
+
+    def begin(self, environ: WSGIEnvironment) -> object: ...
+
+    def end(self, environ: WSGIEnvironment, status: int, req: Any, token: object) -> None: ...
 
 
 # (environ, status, response headers, the app's request object if any, start time)
@@ -43,9 +52,11 @@ class RequestMiddleware:
         #: ``(header name, value getter)`` added to every response, e.g. the request id.
         self.response_header: tuple[str, Callable[[], str | None]] | None = None
         self.access: AccessWriter | None = None
+        self.observers: list[Observer] = []
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
+        watching = [(o, o.begin(environ)) for o in self.observers]
         tokens = [binder.bind(environ) for binder in self.binders]
         extra_header = None
         if self.response_header is not None:
@@ -70,20 +81,32 @@ class RequestMiddleware:
             iterable = self.wsgi_app(environ, start)
         except BaseException:
             # Only when the app propagates errors (testing); the server then answers 500.
+            req = environ.get("werkzeug.request") or environ.get(_FAILED_REQUEST)
             if self.access is not None:
-                self.access(environ, 500, None, environ.get("werkzeug.request"), started)
+                self.access(environ, 500, None, req, started)
             self._unbind(tokens)
+            for observer, token in watching:
+                observer.end(environ, 500, req, token)
             raise
+        status = int(seen[0][:3]) if seen else 500
+        req = seen[2] if seen else None
         try:
             if self.access is not None and seen:
-                self.access(environ, int(seen[0][:3]), seen[1], seen[2], started)
+                self.access(environ, status, seen[1], req, started)
         finally:
             self._unbind(tokens)
+            for observer, token in watching:
+                observer.end(environ, status, req, token)
         return iterable
 
     def _unbind(self, tokens: list[object]) -> None:
         for binder, token in zip(reversed(self.binders), reversed(tokens), strict=True):
             binder.unbind(token)
+
+
+def _remember_request(sender: Any, exception: BaseException, **extra: Any) -> None:
+    # Flask clears environ["werkzeug.request"] before a propagated exception reaches us.
+    request.environ[_FAILED_REQUEST] = request._get_current_object()  # type: ignore[attr-defined]
 
 
 def middleware(app: Flask, state: Any) -> RequestMiddleware:
@@ -93,4 +116,5 @@ def middleware(app: Flask, state: Any) -> RequestMiddleware:
         existing = RequestMiddleware(app.wsgi_app)
         app.wsgi_app = existing  # type: ignore[method-assign]
         state.components[_KEY] = existing
+        got_request_exception.connect(_remember_request, app, weak=False)
     return existing

@@ -44,15 +44,16 @@ from collections.abc import Callable, Iterable, Sequence
 from http import HTTPStatus
 from importlib import metadata
 from typing import Any, Final
-from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
+from wsgiref.types import WSGIEnvironment
 
-from flask import Flask, Response, request
+from flask import Flask, Response, got_request_exception, request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import values as prometheus_values
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_flask_exporter import PrometheusMetrics
 
 from ._version import __version__
+from ._wsgi import middleware
 from .access import AccessDecision, AccessPolicy
 from .exceptions import SetupError
 from .extension import ProdReadyState
@@ -126,8 +127,6 @@ APP_INFO: Final = "prodready_app_info"
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"})
 _REQUEST_LABELS = ("method", "route", "status")
-#: Where the teardown hook leaves the request's URL rule for the middleware.
-_ROUTE_ENVIRON_KEY = "prodready.metrics.url_rule"
 _MAX_LABEL_LENGTH = 200
 _HISTOGRAM_FILES = "histogram_*.db"
 
@@ -467,66 +466,45 @@ class Metrics:
 
     # -- per request -----------------------------------------------------------------------
 
-    def _wrap(self, wsgi_app: WSGIApplication) -> WSGIApplication:
-        """The WSGI middleware that times and counts each request.
+    # -- per request: an observer of the shared WSGI middleware (flask_prodready._wsgi) ----
 
-        It costs less than Flask hooks (one call instead of three dispatches). The route
-        template comes from :meth:`_teardown_request`, which runs inside the app while the
-        request is still bound.
+    def begin(self, environ: WSGIEnvironment) -> float | None:
+        """Before the app: count the request in flight; ``None`` for an excluded path.
+
+        The shared middleware costs less than Flask hooks, which Flask dispatches one by
+        one on every request.
         """
-        excluded_exact = self._excluded_exact
-        excluded_prefixes = self._excluded_prefixes
-        in_flight = self._in_flight
-        observe = self._observe
+        path = environ.get("PATH_INFO") or "/"
+        if path in self._excluded_exact or path.startswith(self._excluded_prefixes):
+            return None
+        if self.clock() >= self._next_sample_at:
+            self._sample_in_request()
+        self._in_flight.inc()
+        started: float = self.timer()
+        return started
 
-        def prodready_metrics(
-            environ: WSGIEnvironment, start_response: StartResponse
-        ) -> Iterable[bytes]:
-            path = environ.get("PATH_INFO") or "/"
-            if path in excluded_exact or path.startswith(excluded_prefixes):
-                return wsgi_app(environ, start_response)
-            if self.clock() >= self._next_sample_at:
-                self._sample_in_request()
-            statuses: list[str] = []
-
-            def capture(status: str, headers: Any, exc_info: Any = None) -> Any:
-                statuses.append(status)
-                if exc_info is None:
-                    return start_response(status, headers)
-                return start_response(status, headers, exc_info)
-
-            timer = self.timer
-            in_flight.inc()
-            started = timer()
-            try:
-                return wsgi_app(environ, capture)
-            finally:
-                elapsed = timer() - started
-                in_flight.dec()
-                # No status: the exception propagated (testing, debug); Flask answers 500.
-                observe(environ, int(statuses[-1][:3]) if statuses else 500, elapsed)
-
-        return prodready_metrics
-
-    def _teardown_request(self, exc: BaseException | None) -> None:
-        if exc is not None:
-            self.count_exception(exc)
-        environ = request.environ
-        environ[_ROUTE_ENVIRON_KEY] = request.url_rule
-
-    def _observe(self, environ: WSGIEnvironment, status: int, seconds: float) -> None:
+    def end(self, environ: WSGIEnvironment, status: int, req: Any, started: object) -> None:
+        """After the app: observe the duration by method, route template and status."""
+        if started is None:
+            return
+        elapsed = self.timer() - float(started)  # type: ignore[arg-type]
+        self._in_flight.dec()
         method = environ.get("REQUEST_METHOD", "GET")
         if method not in _METHODS:
             method = OTHER
-        rule = environ.get(_ROUTE_ENVIRON_KEY)
+        rule = getattr(req, "url_rule", None)
         key = (method, UNMATCHED if rule is None else rule.rule, status)
         children = self._children.get(key)
         if children is None:
             labels = (key[0], key[1], str(status))
             children = (self._duration.labels(*labels), self._requests.labels(*labels))
             self._children[key] = children
-        children[0].observe(seconds if seconds > 0 else 0.0)
+        children[0].observe(elapsed if elapsed > 0 else 0.0)
         children[1].inc()
+
+    def _count_unhandled(self, sender: Any, exception: BaseException, **extra: Any) -> None:
+        """``got_request_exception``: an exception no error handler answered."""
+        self.count_exception(exception)
 
     def _sample_in_request(self) -> None:
         """Keep a sample before this request is counted; never fail the request for it."""
@@ -589,8 +567,8 @@ def init_metrics(app: Flask, state: ProdReadyState) -> None:
         history_minutes=setting("PRODREADY_METRICS_HISTORY_MINUTES"),
         multiprocess_dir=_multiprocess_dir(),
     )
-    app.wsgi_app = metrics._wrap(app.wsgi_app)  # type: ignore[method-assign,assignment]
-    app.teardown_request(metrics._teardown_request)
+    middleware(app, state).observers.append(metrics)
+    got_request_exception.connect(metrics._count_unhandled, app, weak=False)
     app.add_url_rule(metrics.path, METRICS_ENDPOINT, metrics._serve, methods=["GET"])
     metrics.sample()
     state.components["metrics"] = metrics
