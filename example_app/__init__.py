@@ -46,6 +46,7 @@ def create_app(**config: Any) -> Flask:
     db.init_app(app)
     api = Api(app)
     api.register_blueprint(orders_blueprint)
+    app.add_url_rule("/api/orders/<int:order_id>/invoice", "invoice", _invoice)
     with app.app_context():
         db.create_all()
     upstream = app.config["UPSTREAM_HEALTH_URL"]
@@ -54,3 +55,8 @@ def create_app(**config: Any) -> Flask:
         # still answers 200, with status "warn".
         register_check(app, "upstream", http_check(upstream, timeout=1.0), critical=False)
     return app
+
+
+def _invoice(order_id: int) -> str:
+    """A route that always fails, so the dashboard has an error to show (see traffic.py)."""
+    raise RuntimeError(f"the invoice service is not configured (order {order_id})")
