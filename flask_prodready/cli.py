@@ -27,15 +27,17 @@ prodready_cli = AppGroup("prodready", help="Inspect and check flask-prodready's 
 def _load_app() -> Flask:
     """Load the app the way ``flask`` does, turning a ConfigError into exit status 1."""
     info = click.get_current_context().ensure_object(ScriptInfo)
+    # Our commands print to stdout (tables, --json); log lines, including those logged while
+    # the app is set up, go to stderr.
+    from .logs import send_to_stderr
+
+    send_to_stderr()
     try:
         app = info.load_app()
     except ConfigError as exc:
         click.secho(str(exc), err=True, fg="red")
         raise SystemExit(1) from None
-    # Our commands print to stdout (tables, --json); log lines go to stderr meanwhile.
-    from .logs import send_to_stderr
-
-    send_to_stderr()
+    send_to_stderr()  # again: the app may have been loaded (and logging set up) before
     return app
 
 

@@ -344,6 +344,8 @@ class _Installed:
 
 _lock = threading.Lock()
 _installed: _Installed | None = None
+# Set by send_to_stderr: a command-line tool keeps stdout for its own output.
+_stdout_reserved = False
 _sink_failures = 0
 
 
@@ -539,6 +541,8 @@ def _install(settings: Mapping[str, Any], environment: str) -> None:
     fmt = settings["PRODREADY_LOG_FORMAT"]
     json_lines = fmt == "json" or (fmt == "auto" and environment != "development")
     destination = settings["PRODREADY_LOG_DESTINATION"]
+    if destination == "stdout" and _stdout_reserved:
+        destination = "stderr"
     file = None
     if destination not in ("stdout", "stderr"):
         file = _RotatingFile(
@@ -584,8 +588,11 @@ def send_to_stderr() -> None:
     """Write log lines to stderr from now on if they went to stdout.
 
     Command-line tools (``flask prodready …``) keep stdout for their own output, so that
-    ``--json`` output stays parseable.
+    ``--json`` output stays parseable. Called before the app is loaded, it also covers the
+    lines logged while the app is set up (start-up warnings).
     """
+    global _stdout_reserved
+    _stdout_reserved = True
     with _lock:
         if _installed is not None and _installed.sink.destination == "stdout":
             _installed.sink.destination = "stderr"
@@ -593,7 +600,8 @@ def send_to_stderr() -> None:
 
 def uninstall() -> None:
     """Remove the sink that ``init_app`` installed, if any (see ``testing.reset_logging``)."""
-    global _installed
+    global _installed, _stdout_reserved
+    _stdout_reserved = False
     _shipper.components = None
     with _lock:
         if _installed is not None:
