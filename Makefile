@@ -11,7 +11,7 @@ UV_VERSION := 0.13.8
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: help venv install lock run test lint format typecheck docs pytest system-deps bench clean
+.PHONY: help venv install lock run traffic screenshots test lint format typecheck docs pytest system-deps bench clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -38,6 +38,12 @@ lock: ## Regenerate requirements.lock from pyproject.toml (needs the package reg
 
 run: venv ## Serve example_app (debug, no reloader) with the dashboard on http://127.0.0.1:5000/_prod
 	$(BIN)/flask --app example_app run --debug --no-reload --host $(HOST) --port $(PORT)
+
+traffic: venv ## Send good and failing requests to the example app of `make run` (live dashboard data).
+	$(BIN)/python -m example_app.traffic --url http://$(HOST):$(PORT) $(TRAFFIC_ARGS)
+
+screenshots: venv system-deps ## Write docs/screenshots/*.png with chromium (Playwright).
+	PRODREADY_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/test_dashboard_browser.py -k screenshots
 
 system-deps: ## Under CI=true as root: apt-get the servers the suite drives.
 	@bash scripts/system-deps.sh

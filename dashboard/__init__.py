@@ -1,28 +1,117 @@
 """The ``/_prod`` dashboard, installed as ``flask_prodready.dashboard``.
 
-This first version is a placeholder page; the live dashboard (health, errors, metrics)
-arrives in a later release. It only answers clients on the loopback interface.
+Server-rendered pages (Overview, Errors, Requests, Logs, Health, Config) that htmx refreshes
+in place; every page is complete and readable with JavaScript off. It reads only the public
+objects in ``app.extensions["prodready"]``: the error store, the health runner, the metrics
+snapshot source and the settings.
 """
 
 from __future__ import annotations
 
-from flask import Flask
+from dataclasses import dataclass, field
 
-from flask_prodready.extension import ProdReadyState
+from flask import Flask, Response, request
+from loguru import logger
 
+from flask_prodready._version import __version__
+from flask_prodready.extension import ProdReadyState, get_state
+
+from .auth import DashboardAccess
+from .sync import HealthHistory, WorkerSync
 from .views import BLUEPRINT_NAME, make_blueprint
 
-__all__ = ["BLUEPRINT_NAME", "init_dashboard"]
+__all__ = ["BLUEPRINT_NAME", "COMPONENT", "Dashboard", "init_dashboard"]
+
+#: The dashboard's key in ``state.components``.
+COMPONENT = "dashboard"
+
+#: The Content-Security-Policy of every dashboard response.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'self'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+}
+
+
+@dataclass
+class Dashboard:
+    """The dashboard's per-app objects, in ``state.components["dashboard"]``.
+
+    :param access: who may see it.
+    :param prefix: where it is mounted.
+    :param poll_ms: refresh interval of the live parts, in milliseconds.
+    :param sync: this worker's heartbeat and log-level synchronisation.
+    :param history: recent health results seen by this worker.
+
+    .. versionadded:: 0.1
+    """
+
+    access: DashboardAccess
+    prefix: str
+    poll_ms: int
+    sync: WorkerSync
+    history: HealthHistory = field(default_factory=HealthHistory)
 
 
 def init_dashboard(app: Flask, state: ProdReadyState) -> None:
-    """Register the dashboard blueprint on ``app`` at ``PRODREADY_DASHBOARD_URL_PREFIX``.
+    """Register the dashboard on ``app`` at ``PRODREADY_DASHBOARD_URL_PREFIX``.
+
+    In production with no access mode set, nothing is registered (``/_prod`` answers 404)
+    and a warning says how to set one.
 
     :param app: the app being set up.
     :param state: the app's flask-prodready state.
 
     .. versionadded:: 0.1
     """
-    app.register_blueprint(
-        make_blueprint(), url_prefix=state.setting("PRODREADY_DASHBOARD_URL_PREFIX")
+    values = dict(state.settings.values)
+    access = DashboardAccess.from_settings(app, values)
+    prefix = values["PRODREADY_DASHBOARD_URL_PREFIX"]
+    development = state.environment == "development" or app.debug
+    if not access.modes and not development:
+        logger.warning(
+            "the dashboard is not served at {}: in {} it needs an access mode; set "
+            "PRODREADY_DASHBOARD_TOKEN, PRODREADY_DASHBOARD_USERNAME with "
+            "PRODREADY_DASHBOARD_PASSWORD_HASH, or PRODREADY_DASHBOARD_AUTHORISER",
+            prefix,
+            state.environment,
+        )
+        return
+    version = values.get("PRODREADY_METRICS_APP_VERSION") or __version__
+    dashboard = Dashboard(
+        access=access,
+        prefix=prefix,
+        poll_ms=int(values["PRODREADY_DASHBOARD_POLL_SECONDS"] * 1000),
+        sync=WorkerSync(str(version)),
     )
+    state.components[COMPONENT] = dashboard
+    runner = state.components.get("health")
+    if runner is not None:
+        runner.add_listener(dashboard.history.add)
+    app.register_blueprint(make_blueprint(), url_prefix=prefix)
+    app.before_request(_sync_worker)
+    app.after_request(_security_headers)
+
+
+def _sync_worker() -> None:
+    state = get_state()
+    dashboard: Dashboard | None = state.components.get(COMPONENT)
+    if dashboard is not None:
+        dashboard.sync.maybe_run(state.components.get("error_store"))
+
+
+def _security_headers(response: Response) -> Response:
+    dashboard: Dashboard | None = get_state().components.get(COMPONENT)
+    if dashboard is None:
+        return response
+    path = request.path
+    if path == dashboard.prefix or path.startswith(dashboard.prefix + "/"):
+        response.headers.update(SECURITY_HEADERS)
+    return response

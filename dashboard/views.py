@@ -1,16 +1,51 @@
-"""The dashboard's blueprint and views."""
+"""The dashboard's blueprint and views: full pages, and their live part for htmx."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request
-from flask.typing import ResponseReturnValue
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_htmx import HTMX
+from werkzeug.wrappers import Response
+
+from flask_prodready import logs
 from flask_prodready._version import __version__
-from flask_prodready.access import AccessPolicy
-from flask_prodready.extension import get_state
+from flask_prodready.extension import ProdReadyState, get_state
+from flask_prodready.store import ErrorStore, StoreError
+
+from . import pages
+from .auth import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    Decision,
+    csrf_ok,
+    new_csrf_secret,
+)
+from .sync import LEVEL_PREFIX
+
+if TYPE_CHECKING:
+    from . import Dashboard
+
+__all__ = ["BLUEPRINT_NAME", "ERRORS_PER_PAGE", "make_blueprint"]
 
 #: The name of the dashboard's blueprint, for ``url_for("prodready_dashboard.index")``.
 BLUEPRINT_NAME = "prodready_dashboard"
+#: Error groups per page of the Errors list.
+ERRORS_PER_PAGE = 25
+# Endpoints reachable without being let in: the login form and the static files.
+_PUBLIC_ENDPOINTS = frozenset({f"{BLUEPRINT_NAME}.login", f"{BLUEPRINT_NAME}.static"})
+_HTMX = HTMX()
 
 
 def make_blueprint() -> Blueprint:
@@ -22,21 +57,295 @@ def make_blueprint() -> Blueprint:
         static_folder="static",
         static_url_path="/static",
     )
-    blueprint.before_request(_loopback_only)
-    blueprint.add_url_rule("/", "index", index)
+    blueprint.before_request(_guard)
+    blueprint.after_request(_set_csrf_cookie)
+    blueprint.context_processor(_template_globals)
+    rules: list[tuple[str, str, Any, list[str]]] = [
+        ("/", "index", index, ["GET"]),
+        ("/errors", "errors", errors, ["GET"]),
+        ("/errors/<fingerprint>", "error", error, ["GET"]),
+        ("/errors/<fingerprint>/resolve", "resolve", resolve, ["POST"]),
+        ("/requests", "requests", requests_page, ["GET"]),
+        ("/logs", "logs", logs_page, ["GET"]),
+        ("/logs/level", "log_level", log_level, ["POST"]),
+        ("/health", "health", health, ["GET"]),
+        ("/health/run", "run_health", run_health, ["POST"]),
+        ("/config", "config", config, ["GET"]),
+        ("/login", "login", login, ["GET", "POST"]),
+        ("/logout", "logout", logout, ["POST"]),
+    ]
+    for rule, endpoint, view, methods in rules:
+        blueprint.add_url_rule(rule, endpoint, view, methods=methods)
     return blueprint
 
 
-_LOOPBACK_ONLY = AccessPolicy()
+def _dashboard() -> Dashboard:
+    dashboard: Dashboard = get_state().components["dashboard"]
+    return dashboard
 
 
-def _loopback_only() -> None:
-    if not _LOOPBACK_ONLY.allows(request):
+def _guard() -> ResponseReturnValue | None:
+    dashboard = _dashboard()
+    g._prodready_csrf = request.cookies.get(CSRF_COOKIE) or new_csrf_secret()
+    if request.endpoint in _PUBLIC_ENDPOINTS:
+        decision = Decision.ALLOWED
+    else:
+        decision = dashboard.access.check(request)
+    if decision is Decision.LOGIN:
+        target = url_for(f"{BLUEPRINT_NAME}.login", next=request.full_path)
+        if _HTMX:
+            return Response(status=204, headers={"HX-Redirect": target})
+        return redirect(target, 303)
+    if decision is Decision.CHALLENGE:
+        return Response(
+            "login required",
+            401,
+            {"WWW-Authenticate": 'Basic realm="flask-prodready dashboard", charset="UTF-8"'},
+        )
+    if decision is Decision.FORBIDDEN:
         abort(403)
+    if request.method == "POST" and not csrf_ok(request):
+        abort(403)
+    return None
+
+
+def _set_csrf_cookie(response: Response) -> Response:
+    secret = g.get("_prodready_csrf")
+    if secret and request.cookies.get(CSRF_COOKIE) != secret:
+        response.set_cookie(
+            CSRF_COOKIE,
+            secret,
+            httponly=True,
+            samesite="Strict",
+            secure=request.is_secure,
+            path=_dashboard().prefix,
+        )
+    return response
+
+
+def _template_globals() -> dict[str, Any]:
+    dashboard = _dashboard()
+    state = get_state()
+    return {
+        "csrf_token": g.get("_prodready_csrf", ""),
+        "poll_ms": dashboard.poll_ms,
+        "state": state,
+        "version": __version__,
+        "modes": dashboard.access.modes,
+        "signed_in": dashboard.access.valid_session(request.cookies.get(SESSION_COOKIE)),
+        "fmt": pages.FORMATTERS,
+    }
+
+
+def _page(template: str, live: str | None = None, **context: Any) -> ResponseReturnValue:
+    """The full page, or only its live part when htmx asks for it."""
+    if live is not None and _HTMX:
+        return render_template(live, **context)
+    return render_template(template, live_template=live, **context)
+
+
+def _store(state: ProdReadyState) -> ErrorStore | None:
+    store: ErrorStore | None = state.components.get("error_store")
+    return store
+
+
+# -- pages ------------------------------------------------------------------------------
 
 
 def index() -> ResponseReturnValue:
-    """The overview page."""
+    """Overview: health, traffic charts, newest errors, alerts, instances."""
+    context = pages.overview(get_state(), current_app._get_current_object(), _dashboard())  # type: ignore[attr-defined]
+    return _page("prodready/overview.html", "prodready/_overview.html", **context)
+
+
+def errors() -> ResponseReturnValue:
+    """Error groups, filtered and paged."""
     state = get_state()
-    response = render_template("prodready/placeholder.html", state=state, version=__version__)
-    return response, 200, {"Cache-Control": "no-store"}
+    store = _store(state)
+    route = request.args.get("route") or None
+    status_text = request.args.get("status", "")
+    status = int(status_text) if status_text.isdigit() else None
+    resolved_text = request.args.get("resolved", "open")
+    resolved = {"open": False, "resolved": True}.get(resolved_text)
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    groups = []
+    problem = None
+    if store is not None:
+        try:
+            groups = store.groups(
+                route=route,
+                status=status,
+                resolved=resolved,
+                limit=ERRORS_PER_PAGE + 1,
+                offset=(page - 1) * ERRORS_PER_PAGE,
+            )
+        except StoreError as exc:
+            problem = str(exc)
+    return _page(
+        "prodready/errors.html",
+        "prodready/_errors.html",
+        groups=groups[:ERRORS_PER_PAGE],
+        more=len(groups) > ERRORS_PER_PAGE,
+        page=page,
+        filters={"route": route or "", "status": status_text, "resolved": resolved_text},
+        store_missing=store is None,
+        problem=problem,
+    )
+
+
+def error(fingerprint: str) -> ResponseReturnValue:
+    """One error group: stack, request context, occurrences and the request's log lines."""
+    store = _store(get_state())
+    group = store.group(fingerprint) if store is not None else None
+    if store is None or group is None:
+        abort(404)
+    occurrences = store.occurrences(fingerprint)
+    latest = occurrences[0] if occurrences else None
+    crumbs = [pages.parse_line(text) for text in latest.breadcrumbs] if latest else []
+    return render_template(
+        "prodready/error.html", group=group, occurrences=occurrences, latest=latest, crumbs=crumbs
+    )
+
+
+def resolve(fingerprint: str) -> ResponseReturnValue:
+    """Resolve (``resolved=1``) or reopen (``resolved=0``) a group."""
+    store = _store(get_state())
+    resolved = request.form.get("resolved") == "1"
+    if store is None or not store.set_resolved(fingerprint, resolved):
+        abort(404)
+    if _HTMX:
+        group = store.group(fingerprint)
+        return render_template("prodready/_resolve.html", group=group)
+    return redirect(url_for(f"{BLUEPRINT_NAME}.error", fingerprint=fingerprint), 303)
+
+
+def requests_page() -> ResponseReturnValue:
+    """Per-route rate, error % and latency quantiles, sortable."""
+    minutes = request.args.get("minutes", 15, type=int) or 15
+    minutes = min(max(minutes, 1), 60)
+    sort = request.args.get("sort", "requests")
+    rows, problem = pages.route_rows(get_state(), minutes, sort)
+    return _page(
+        "prodready/requests.html",
+        "prodready/_requests.html",
+        rows=rows,
+        minutes=minutes,
+        sort=sort,
+        problem=problem,
+    )
+
+
+def logs_page() -> ResponseReturnValue:
+    """Recent WARNING+ lines of every worker, searchable by request id; log levels."""
+    state = get_state()
+    store = _store(state)
+    request_id = request.args.get("request_id", "").strip() or None
+    lines = []
+    problem = None
+    if store is not None:
+        try:
+            lines = [pages.parse_line(line.text) for line in store.log_lines(request_id=request_id)]
+        except StoreError as exc:
+            problem = str(exc)
+    return _page(
+        "prodready/logs.html",
+        "prodready/_logs.html",
+        lines=lines,
+        request_id=request_id or "",
+        levels=pages.log_levels(state),
+        level_names=logs.LEVELS,
+        store_missing=store is None,
+        problem=problem,
+        shipping_failures=logs.store_line_failures(),
+    )
+
+
+def log_level() -> ResponseReturnValue:
+    """Change a log level in this worker now and, through the store, in every worker."""
+    level = request.form.get("level", "").upper()
+    name = request.form.get("logger", "").strip()
+    if level not in logs.LEVELS or len(name) > 200:
+        abort(400)
+    try:
+        logs.set_log_level(level, name or None)
+    except RuntimeError:
+        abort(409)
+    dashboard = _dashboard()
+    dashboard.sync.remember(name, level)
+    store = _store(get_state())
+    if store is not None:
+        try:
+            store.set_value(LEVEL_PREFIX + name, level)
+        except StoreError:
+            dashboard.sync.failures += 1
+    return redirect(url_for(f"{BLUEPRINT_NAME}.logs"), 303)
+
+
+def health() -> ResponseReturnValue:
+    """Every check with its recent results."""
+    context = pages.health(get_state(), current_app._get_current_object(), _dashboard())  # type: ignore[attr-defined]
+    return _page("prodready/health.html", "prodready/_health.html", **context)
+
+
+def run_health() -> ResponseReturnValue:
+    """Run every check now, bypassing the cache."""
+    runner = get_state().components.get("health")
+    if runner is None:
+        abort(404)
+    runner.run(app=current_app._get_current_object(), use_cache=False)  # type: ignore[attr-defined]
+    return redirect(url_for(f"{BLUEPRINT_NAME}.health"), 303)
+
+
+def config() -> ResponseReturnValue:
+    """Effective settings (redacted) with their sources, and the result of the check."""
+    rows, warnings = pages.config_rows(current_app._get_current_object(), get_state())  # type: ignore[attr-defined]
+    return render_template("prodready/config.html", rows=rows, warnings=warnings)
+
+
+def login() -> ResponseReturnValue:
+    """The token login form; a good token sets the session cookie."""
+    dashboard = _dashboard()
+    access = dashboard.access
+    if not access.token:
+        abort(404)
+    target = _safe_next(request.values.get("next", ""), dashboard.prefix)
+    error_text = None
+    status = 200
+    if request.method == "POST":
+        client = str(request.remote_addr)
+        if not csrf_ok(request):
+            abort(403)
+        if access.throttle.blocked(client):
+            error_text, status = "Too many failed logins; wait a minute.", 429
+        elif access.token_matches(request.form.get("token", "")):
+            response = redirect(target, 303)
+            response.set_cookie(
+                SESSION_COOKIE,
+                access.new_session(),
+                max_age=access.session_seconds,
+                httponly=True,
+                samesite="Strict",
+                secure=request.is_secure,
+                path=dashboard.prefix,
+            )
+            return response
+        else:
+            access.throttle.failed(client)
+            error_text, status = "Wrong token.", 401
+    return render_template("prodready/login.html", next=target, error=error_text), status
+
+
+def logout() -> ResponseReturnValue:
+    """Forget the session cookie."""
+    dashboard = _dashboard()
+    response = redirect(url_for(f"{BLUEPRINT_NAME}.login"), 303)
+    response.delete_cookie(SESSION_COOKIE, path=dashboard.prefix)
+    return response
+
+
+def _safe_next(target: str, prefix: str) -> str:
+    """``target`` when it is a path inside the dashboard, else the overview."""
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or "\\" in target or not target.startswith(prefix + "/"):
+        return prefix + "/"
+    return target

@@ -47,6 +47,7 @@ def create_app(**config: Any) -> Flask:
     watch_sql(app, db)  # queries per request in the access line, N+1 warnings
     api = Api(app)
     api.register_blueprint(orders_blueprint)
+    app.add_url_rule("/api/orders/<int:order_id>/invoice", "invoice", _invoice)
     with app.app_context():
         db.create_all()
     upstream = app.config["UPSTREAM_HEALTH_URL"]
@@ -55,3 +56,8 @@ def create_app(**config: Any) -> Flask:
         # still answers 200, with status "warn".
         register_check(app, "upstream", http_check(upstream, timeout=1.0), critical=False)
     return app
+
+
+def _invoice(order_id: int) -> str:
+    """A route that always fails, so the dashboard has an error to show (see traffic.py)."""
+    raise RuntimeError(f"the invoice service is not configured (order {order_id})")

@@ -502,7 +502,7 @@ class AlertEngine:
         """The latest state changes, newest first."""
         if self.store is None:
             return list(self._local_history)
-        raw = self._safe(lambda: self.store.get_value(_HISTORY_KEY))
+        raw = self._safe(lambda: self.store.values(_HISTORY_KEY).get(_HISTORY_KEY))
         return list(json.loads(raw)) if raw else []
 
     # -- evaluating ------------------------------------------------------------------------
@@ -582,7 +582,7 @@ class AlertEngine:
     def _load(self) -> None:
         if self.store is None:
             return
-        raw = self._safe(lambda: self.store.get_value(_STATE_KEY))
+        raw = self._safe(lambda: self.store.values(_STATE_KEY).get(_STATE_KEY))
         if not raw:
             return
         with self._lock:
@@ -596,10 +596,10 @@ class AlertEngine:
             self._local_history = (entries[::-1] + self._local_history)[:_HISTORY_SIZE]
             return
         document = json.dumps({state.name: asdict(state) for state in states})
-        self._safe(lambda: self.store.put_value(_STATE_KEY, document))
+        self._safe(lambda: self.store.set_value(_STATE_KEY, document))
         if entries:
             history = (entries[::-1] + self.history())[:_HISTORY_SIZE]
-            self._safe(lambda: self.store.put_value(_HISTORY_KEY, json.dumps(history)))
+            self._safe(lambda: self.store.set_value(_HISTORY_KEY, json.dumps(history)))
 
     def _safe(self, work: Callable[[], Any]) -> Any:
         try:

@@ -18,7 +18,7 @@ from .extension import get_state
 from .redaction import is_secret_key, redact
 from .settings import ENV_SWITCHER, LoadedSettings
 
-__all__ = ["prodready_cli"]
+__all__ = ["config_warnings", "prodready_cli", "settings_rows"]
 
 #: The command group, registered on every app by ``init_app`` and as a Flask CLI plugin.
 prodready_cli = AppGroup("prodready", help="Inspect and check flask-prodready's set-up.")
@@ -27,15 +27,17 @@ prodready_cli = AppGroup("prodready", help="Inspect and check flask-prodready's 
 def _load_app() -> Flask:
     """Load the app the way ``flask`` does, turning a ConfigError into exit status 1."""
     info = click.get_current_context().ensure_object(ScriptInfo)
+    # Our commands print to stdout (tables, --json); log lines, including those logged while
+    # the app is set up, go to stderr.
+    from .logs import send_to_stderr
+
+    send_to_stderr()
     try:
         app = info.load_app()
     except ConfigError as exc:
         click.secho(str(exc), err=True, fg="red")
         raise SystemExit(1) from None
-    # Our commands print to stdout (tables, --json); log lines go to stderr meanwhile.
-    from .logs import send_to_stderr
-
-    send_to_stderr()
+    send_to_stderr()  # again: the app may have been loaded (and logging set up) before
     return app
 
 
@@ -46,6 +48,25 @@ def _settings_rows(app: Flask, loaded: LoadedSettings) -> Iterator[tuple[str, An
             continue
         sources = loaded.sources(key)
         yield key, redact(app.config.get(key), key=key), sources[0] if sources else "default"
+
+
+def settings_rows(app: Flask) -> list[tuple[str, Any, str]]:
+    """The effective settings of ``app`` as ``flask prodready config`` shows them.
+
+    Each row is ``(key, value, source)``; secret-looking values are redacted.
+
+    .. versionadded:: 0.1
+    """
+    return list(_settings_rows(app, get_state(app).settings))
+
+
+def config_warnings(app: Flask) -> list[str]:
+    """The warnings of ``flask prodready check``: secrets in committed files, secret files
+    git would commit.
+
+    .. versionadded:: 0.1
+    """
+    return list(_warnings(get_state(app).settings))
 
 
 def _jsonable(value: Any) -> Any:

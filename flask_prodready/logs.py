@@ -50,6 +50,7 @@ __all__ = [
     "request_breadcrumbs",
     "set_log_level",
     "sink_failures",
+    "store_line_failures",
 ]
 
 #: The ``logger`` field of access lines.
@@ -252,14 +253,21 @@ class _Sink:
 
     def __call__(self, message: Any) -> None:
         crumbs = _breadcrumbs.get()
+        record = message.record
+        shipped = _shipper.active and record["level"].no >= _shipper.level
         try:
-            json_line = render_json(message.record) if self.json_lines or crumbs else b""
+            wanted = self.json_lines or crumbs is not None or shipped
+            json_line = render_json(record) if wanted else b""
             data = json_line if self.json_lines else str(message).encode()
         except Exception:
             _count_sink_failure()
             return
-        if crumbs is not None:
-            crumbs.append(json_line.decode().rstrip("\n"))
+        if crumbs is not None or shipped:
+            text = json_line.decode().rstrip("\n")
+            if crumbs is not None:
+                crumbs.append(text)
+            if shipped:
+                _shipper.offer(record, text)
         self.write_bytes(data)
 
     def write_payload(self, payload: dict[str, Any]) -> None:
@@ -336,6 +344,8 @@ class _Installed:
 
 _lock = threading.Lock()
 _installed: _Installed | None = None
+# Set by send_to_stderr: a command-line tool keeps stdout for its own output.
+_stdout_reserved = False
 _sink_failures = 0
 
 
@@ -353,9 +363,105 @@ def _count_sink_failure() -> None:
             hook(sink)
 
 
+class _LineShipper:
+    """Sends log lines at or above a level to the store, in batches, from its own thread.
+
+    :meth:`offer` only appends to a bounded queue, so logging never waits for the store; a
+    full queue drops the oldest line. A failed write is counted (:func:`store_line_failures`)
+    and the batch is lost. The thread starts on the first line of each process (so after a
+    fork, too). The store is looked up at each flush in the components of the app that set
+    logging up, because the errors part opens it after the logs part.
+    """
+
+    def __init__(self, capacity: int = 1000, interval: float = 0.25) -> None:
+        self.capacity = capacity
+        self.interval = interval
+        self.level = 30
+        self.components: Mapping[str, Any] | None = None
+        self.failures = 0
+        self.dropped = 0
+        self._pending: deque[Any] = deque(maxlen=capacity)
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    @property
+    def active(self) -> bool:
+        return self.components is not None
+
+    def offer(self, record: Mapping[str, Any], text: str) -> None:
+        if threading.current_thread() is self._thread:
+            return  # a line logged while writing to the store must not loop back
+        from .store import LogLine
+
+        if len(self._pending) >= self.capacity:
+            self.dropped += 1
+        self._pending.append(
+            LogLine(
+                record["time"].timestamp(),
+                record["level"].name,
+                record["extra"].get("request_id"),
+                text,
+            )
+        )
+        if self._pid != os.getpid():
+            self._start()
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            self._pid = os.getpid()
+            self._thread = threading.Thread(
+                target=self._run, name="prodready-log-shipper", daemon=True
+            )
+            self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the queued lines now (the thread calls it; tests may too)."""
+        components = self.components
+        store = components.get("error_store") if components is not None else None
+        batch = []
+        while self._pending:
+            try:
+                batch.append(self._pending.popleft())
+            except IndexError:
+                break
+        if store is None or not batch:
+            return
+        try:
+            store.add_log_lines(batch)
+        except Exception:  # the store is down or locked: count it, never raise
+            self.failures += 1
+
+    def after_fork(self) -> None:
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread = None
+
+
+_shipper = _LineShipper()
+
+
+def store_line_failures() -> int:
+    """How many batches of log lines this process failed to write to the store.
+
+    .. versionadded:: 0.1
+    """
+    return _shipper.failures
+
+
 def _reset_lock_after_fork() -> None:
     global _lock
     _lock = threading.Lock()
+    _shipper.after_fork()
     if _installed is not None:
         _installed.sink.after_fork()
 
@@ -435,6 +541,8 @@ def _install(settings: Mapping[str, Any], environment: str) -> None:
     fmt = settings["PRODREADY_LOG_FORMAT"]
     json_lines = fmt == "json" or (fmt == "auto" and environment != "development")
     destination = settings["PRODREADY_LOG_DESTINATION"]
+    if destination == "stdout" and _stdout_reserved:
+        destination = "stderr"
     file = None
     if destination not in ("stdout", "stderr"):
         file = _RotatingFile(
@@ -480,8 +588,11 @@ def send_to_stderr() -> None:
     """Write log lines to stderr from now on if they went to stdout.
 
     Command-line tools (``flask prodready …``) keep stdout for their own output, so that
-    ``--json`` output stays parseable.
+    ``--json`` output stays parseable. Called before the app is loaded, it also covers the
+    lines logged while the app is set up (start-up warnings).
     """
+    global _stdout_reserved
+    _stdout_reserved = True
     with _lock:
         if _installed is not None and _installed.sink.destination == "stdout":
             _installed.sink.destination = "stderr"
@@ -489,7 +600,9 @@ def send_to_stderr() -> None:
 
 def uninstall() -> None:
     """Remove the sink that ``init_app`` installed, if any (see ``testing.reset_logging``)."""
-    global _installed
+    global _installed, _stdout_reserved
+    _stdout_reserved = False
+    _shipper.components = None
     with _lock:
         if _installed is not None:
             _remove_handler(_installed.handler_id)
@@ -616,6 +729,10 @@ def init_logs(app: Flask, state: Any) -> None:
         settings["PRODREADY_SLOW_REQUEST_MS"],
     )
     state.components["logs"] = access
+    level = settings["PRODREADY_LOG_STORE_LEVEL"]
+    _shipper.components = state.components if level != "OFF" else None
+    if level != "OFF":
+        _shipper.level = _level_no(level)
     # Breadcrumbs only serve recorded errors: no buffer per request without an error store.
     keeps_errors = (
         settings["PRODREADY_ERRORS_ENABLED"] and settings["PRODREADY_ERROR_STORE"] != "none"

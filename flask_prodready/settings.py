@@ -219,6 +219,17 @@ def _to_level(value: Any) -> str:
     raise ValueError(value)
 
 
+def _to_callable_ref(value: Any) -> Any:
+    if value is None or value == "":
+        return None
+    if callable(value):
+        return value
+    text = _to_str(value).strip()
+    if re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*", text):
+        return text
+    raise ValueError(value)
+
+
 def _to_level_map(value: Any) -> dict[str, str]:
     if not isinstance(value, Mapping):
         raise ValueError(value)
@@ -253,6 +264,11 @@ def _to_rule_table(value: Any) -> dict[str, Any]:
 _LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
 FLOAT = _Cast("a number", _to_float)
 LEVEL = _Cast("a log level: " + ", ".join(_LEVELS), _to_level)
+STORE_LEVEL = _Cast(
+    "a log level: " + ", ".join(_LEVELS) + ", or OFF",
+    lambda value: "OFF" if _to_str(value).strip().upper() == "OFF" else _to_level(value),
+)
+CALLABLE = _Cast('a callable, or "module:function" naming one, or empty for none', _to_callable_ref)
 LEVEL_MAP = _Cast("a table of logger name to log level", _to_level_map)
 RULE_TABLE = _Cast("a table of alert rules by name", _to_rule_table)
 STATUS_LIST = _Cast("a list of HTTP error statuses (400 to 599)", _to_status_list)
@@ -401,6 +417,13 @@ SETTINGS: tuple[Setting, ...] = (
         BOOL,
         "Route stdlib `logging` (werkzeug, sqlalchemy, gunicorn, your libraries) and Python "
         "warnings into the same sink.",
+    ),
+    Setting(
+        "PRODREADY_LOG_STORE_LEVEL",
+        "WARNING",
+        STORE_LEVEL,
+        "Log lines at this level and above are also kept in the error store's bounded "
+        "buffer, so the dashboard shows them from every worker; `OFF` keeps none.",
     ),
     Setting(
         "PRODREADY_ACCESS_LOG_ENABLED",
@@ -796,10 +819,65 @@ SETTINGS: tuple[Setting, ...] = (
         URL_PREFIX,
         "Where the dashboard is mounted.",
     ),
+    Setting(
+        "PRODREADY_DASHBOARD_TOKEN",
+        None,
+        OPTIONAL_STR,
+        "Token mode: the login form asks for this token and sets a signed, HttpOnly, "
+        "SameSite=Strict session cookie.",
+    ),
+    Setting(
+        "PRODREADY_DASHBOARD_USERNAME",
+        None,
+        OPTIONAL_STR,
+        "Basic mode: the HTTP basic auth user name (with `PRODREADY_DASHBOARD_PASSWORD_HASH`).",
+    ),
+    Setting(
+        "PRODREADY_DASHBOARD_PASSWORD_HASH",
+        None,
+        OPTIONAL_STR,
+        "Basic mode: the password as a werkzeug hash (`werkzeug.security.generate_password_hash`).",
+    ),
+    Setting(
+        "PRODREADY_DASHBOARD_AUTHORISER",
+        None,
+        CALLABLE,
+        "Callable mode: a function without arguments that answers whether the current "
+        'request may see the dashboard, as `"module:function"` or a callable given as a '
+        "keyword override.",
+    ),
+    Setting(
+        "PRODREADY_DASHBOARD_POLL_SECONDS",
+        5.0,
+        at_least(FLOAT, 0.2),
+        "How often the dashboard's live parts refresh in the browser.",
+    ),
+    Setting(
+        "PRODREADY_DASHBOARD_SESSION_SECONDS",
+        8 * 3600,
+        at_least(INT, 60),
+        "How long a token login lasts.",
+    ),
+    Setting(
+        "PRODREADY_DASHBOARD_LOGIN_ATTEMPTS",
+        5,
+        at_least(INT, 1),
+        "Failed logins allowed per client address and minute, per worker; more answer 429.",
+    ),
 )
 
 # Settings of these types keep the exact text of their environment variables.
-_TEXT_CASTS = (STR, OPTIONAL_STR, URL_PREFIX, URL_PATH, STR_LIST, HEADER_NAME, LEVEL)
+_TEXT_CASTS = (
+    STR,
+    OPTIONAL_STR,
+    URL_PREFIX,
+    URL_PATH,
+    STR_LIST,
+    HEADER_NAME,
+    LEVEL,
+    STORE_LEVEL,
+    CALLABLE,
+)
 
 _SETTINGS_BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
 

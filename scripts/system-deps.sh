@@ -9,6 +9,7 @@ declare -A NEEDED=(
   [redis-server]=redis-server
   [prometheus]=prometheus
   [promtool]=prometheus
+  [chromium]=chromium
 )
 
 missing=()

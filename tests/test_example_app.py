@@ -49,7 +49,8 @@ def test_example_uses_its_own_settings_file(client: FlaskClient) -> None:
     state = get_state(client.application)
     assert state.environment == "production"
     assert client.application.config["ORDERS_PAGE_SIZE"] == 20
-    assert client.get("/_prod/").status_code == 200
+    # Production without a dashboard access mode: not served at all.
+    assert client.get("/_prod/").status_code == 404
 
 
 def _free_port() -> int:

@@ -45,8 +45,9 @@ def test_wheel_carries_the_dashboard_inside_the_package(wheel: Path) -> None:
     assert "flask_prodready/py.typed" in names
     assert "flask_prodready/dashboard/__init__.py" in names
     assert "flask_prodready/health/__init__.py" in names
-    assert "flask_prodready/dashboard/templates/prodready/placeholder.html" in names
+    assert "flask_prodready/dashboard/templates/prodready/overview.html" in names
     assert "flask_prodready/dashboard/static/prodready/prodready.css" in names
+    assert "flask_prodready/dashboard/static/prodready/vendor/htmx.min.js" in names
     for package in (REPO / "flask_prodready").rglob("__init__.py"):
         relative = package.relative_to(REPO).as_posix()
         assert relative in names, f"{relative} is missing from the wheel"
@@ -95,7 +96,7 @@ def test_installed_wheel_imports_and_has_no_top_level_dashboard(
 import importlib.resources, sys, flask_prodready, flask_prodready.dashboard as d
 assert flask_prodready.__file__.startswith(sys.argv[1]), flask_prodready.__file__
 files = importlib.resources.files(d)
-assert files.joinpath("templates/prodready/placeholder.html").is_file()
+assert files.joinpath("templates/prodready/overview.html").is_file()
 assert files.joinpath("static/prodready/prodready.css").is_file()
 try:
     import dashboard

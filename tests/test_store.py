@@ -13,6 +13,7 @@ import pytest
 from flask_prodready.store import (
     ErrorOccurrence,
     ErrorStore,
+    LogLine,
     MemoryErrorStore,
     SQLiteErrorStore,
     StoreError,
@@ -201,9 +202,62 @@ def test_a_lease_has_one_holder_until_it_expires(make_store: Callable[..., Error
     assert store.acquire_lease("other", "worker-1", 0.5, NOW + 0.9), "leases are by name"
 
 
-def test_values_are_kept_by_key(make_store: Callable[..., ErrorStore]) -> None:
+def line(n: int, request_id: str | None = None, level: str = "WARNING") -> LogLine:
+    return LogLine(NOW + n, level, request_id, f'{{"message": "line {n}"}}')
+
+
+def test_log_lines_are_bounded_newest_first_and_searchable(
+    make_store: Callable[..., ErrorStore],
+) -> None:
+    store = make_store(StoreLimits(max_log_lines=4))
+    store.add_log_lines([])
+    store.add_log_lines([line(0, "r-a"), line(1, "r-b")])
+    store.add_log_lines([line(2, "r-a"), line(3), line(4, "r-a", "ERROR")])
+    assert [x.text for x in store.log_lines()] == [
+        '{"message": "line 4"}',
+        '{"message": "line 3"}',
+        '{"message": "line 2"}',
+        '{"message": "line 1"}',
+    ], "the oldest line was dropped"
+    assert store.log_lines(limit=1) == [line(4, "r-a", "ERROR")]
+    assert [x.timestamp for x in store.log_lines(request_id="r-a")] == [NOW + 4, NOW + 2]
+    assert store.log_lines(request_id="nope") == []
+
+
+def test_shared_values_are_set_read_deleted_and_capped(
+    make_store: Callable[..., ErrorStore],
+) -> None:
+    store = make_store(StoreLimits(max_values=2))
+    store.set_value("log_level:", "DEBUG")
+    store.set_value("log_level:sqlalchemy", "WARNING")
+    store.set_value("log_level:", "INFO")
+    assert store.values() == {"log_level:": "INFO", "log_level:sqlalchemy": "WARNING"}
+    assert store.values("log_level:s") == {"log_level:sqlalchemy": "WARNING"}
+    with pytest.raises(StoreError):
+        store.set_value("instance:1", "{}")
+    store.set_value("log_level:sqlalchemy", None)
+    store.set_value("missing", None)
+    store.set_value("instance:1", "{}")
+    assert store.values("instance:") == {"instance:1": "{}"}
+
+
+def test_shared_values_are_seen_by_a_second_store_on_the_same_data(
+    make_store: Callable[..., ErrorStore], request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """What one worker writes, another worker's store object reads (not for memory)."""
     store = make_store()
-    assert store.get_value("alerts.states") is None
-    store.put_value("alerts.states", '{"a": 1}')
-    store.put_value("alerts.states", '{"a": 2}')
-    assert store.get_value("alerts.states") == '{"a": 2}'
+    if isinstance(store, MemoryErrorStore):
+        pytest.skip("the memory store is per process by design")
+    if isinstance(store, SQLiteErrorStore):
+        other: ErrorStore = SQLiteErrorStore(store.path, LIMITS)
+    else:
+        from flask_prodready.store.redis import RedisErrorStore
+
+        assert isinstance(store, RedisErrorStore)
+        server: RedisServer = request.getfixturevalue("redis_server")
+        other = RedisErrorStore(server.url, LIMITS, prefix=store.prefix)
+    store.set_value("log_level:", "DEBUG")
+    store.add_log_lines([line(1, "r-1")])
+    assert other.values() == {"log_level:": "DEBUG"}
+    assert other.log_lines(request_id="r-1") == [line(1, "r-1")]
+    other.close()

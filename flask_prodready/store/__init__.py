@@ -9,6 +9,9 @@ Errors are grouped by fingerprint (exception type and the app's own frames; line
 message values do not count). Every store is bounded: at most ``max_groups`` groups (the
 least recently seen go first), ``max_occurrences`` kept per group (the oldest go first),
 nothing older than ``retention_seconds``.
+
+Stores also keep a bounded buffer of recent WARNING+ log lines from every worker
+(:class:`LogLine`) and a small shared key/value (desired log levels, instance heartbeats).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from ._types import (
     ErrorGroup,
     ErrorOccurrence,
     ErrorStore,
+    LogLine,
     StoreError,
     StoreLimits,
 )
@@ -28,6 +32,7 @@ __all__ = [
     "ErrorGroup",
     "ErrorOccurrence",
     "ErrorStore",
+    "LogLine",
     "MemoryErrorStore",
     "SQLiteErrorStore",
     "StoreError",

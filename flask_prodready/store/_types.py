@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -23,6 +24,8 @@ class StoreLimits:
     :param max_occurrences: occurrences kept per group; the oldest are dropped first.
     :param retention_seconds: groups not seen for this long, and older per-minute counts,
         are dropped.
+    :param max_log_lines: log lines kept in the shared buffer; the oldest are dropped first.
+    :param max_values: entries kept in the shared key/value (log levels, instances).
 
     .. versionadded:: 0.1
     """
@@ -30,6 +33,8 @@ class StoreLimits:
     max_groups: int = 500
     max_occurrences: int = 20
     retention_seconds: float = 7 * 24 * 3600
+    max_log_lines: int = 1000
+    max_values: int = 1000
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,35 @@ class ErrorGroup:
     resolved: bool = False
 
 
+@dataclass(frozen=True)
+class LogLine:
+    """One log line kept in the store's shared buffer (WARNING and above, every worker).
+
+    :param timestamp: when it was logged, in seconds since the epoch.
+    :param level: the level name, e.g. ``WARNING``.
+    :param request_id: the request it belongs to, if any.
+    :param text: the whole line as JSON (already redacted by the log sink).
+
+    .. versionadded:: 0.1
+    """
+
+    timestamp: float
+    level: str
+    request_id: str | None
+    text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of the line."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LogLine:
+        """The line from :meth:`to_dict`'s output."""
+        return cls(
+            float(data["timestamp"]), str(data["level"]), data.get("request_id"), str(data["text"])
+        )
+
+
 @runtime_checkable
 class ErrorStore(Protocol):
     """What every store backend does. Methods raise :class:`StoreError` on failure.
@@ -132,6 +166,26 @@ class ErrorStore(Protocol):
         """``(minute start as epoch seconds, count)`` for minutes in ``[start, end)``."""
         ...
 
+    def add_log_lines(self, lines: Sequence[LogLine]) -> None:
+        """Append lines to the shared log buffer, keeping the newest ``max_log_lines``."""
+        ...
+
+    def log_lines(self, *, request_id: str | None = None, limit: int = 200) -> list[LogLine]:
+        """The buffered lines, newest first; only those of ``request_id`` when given."""
+        ...
+
+    def set_value(self, key: str, value: str | None) -> None:
+        """Set (or, with ``None``, delete) one entry of the shared key/value.
+
+        At most ``max_values`` entries are kept; past that, new keys are refused with
+        :class:`StoreError`.
+        """
+        ...
+
+    def values(self, prefix: str = "") -> dict[str, str]:
+        """The shared entries whose key starts with ``prefix``."""
+        ...
+
     def prune(self, now: float | None = None) -> None:
         """Apply retention and the group cap now (stores also do it as they record)."""
         ...
@@ -146,14 +200,6 @@ class ErrorStore(Protocol):
 
     def lease_holder(self, name: str, now: float) -> str | None:
         """Who holds the unexpired lease ``name``, or ``None``."""
-        ...
-
-    def put_value(self, key: str, value: str) -> None:
-        """Keep a small text value under ``key`` (shared state such as alert states)."""
-        ...
-
-    def get_value(self, key: str) -> str | None:
-        """The value kept under ``key``, or ``None``."""
         ...
 
     def close(self) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict, deque
+from collections.abc import Sequence
 from dataclasses import replace
 
-from ._types import ErrorGroup, ErrorOccurrence, StoreLimits
+from ._types import ErrorGroup, ErrorOccurrence, LogLine, StoreError, StoreLimits
 
 #: Per-minute counts are kept for at most a day, whatever the retention.
 MINUTE_RETENTION_SECONDS = 24 * 3600
@@ -29,6 +30,7 @@ class MemoryErrorStore:
         self._occurrences: dict[str, deque[ErrorOccurrence]] = {}
         self._minutes: dict[int, dict[str, int]] = {}
         self._leases: dict[str, tuple[str, float]] = {}
+        self._lines: deque[LogLine] = deque(maxlen=self.limits.max_log_lines)
         self._values: dict[str, str] = {}
 
     def record(self, occurrence: ErrorOccurrence) -> ErrorGroup:
@@ -124,6 +126,35 @@ class MemoryErrorStore:
                         rows.append((minute, total))
             return rows
 
+    def add_log_lines(self, lines: Sequence[LogLine]) -> None:
+        """Append lines to the shared log buffer."""
+        with self._lock:
+            self._lines.extend(lines)
+
+    def log_lines(self, *, request_id: str | None = None, limit: int = 200) -> list[LogLine]:
+        """The buffered lines, newest first."""
+        with self._lock:
+            lines = list(self._lines)
+        lines.reverse()
+        if request_id is not None:
+            lines = [line for line in lines if line.request_id == request_id]
+        return lines[:limit]
+
+    def set_value(self, key: str, value: str | None) -> None:
+        """Set or delete one shared entry."""
+        with self._lock:
+            if value is None:
+                self._values.pop(key, None)
+                return
+            if key not in self._values and len(self._values) >= self.limits.max_values:
+                raise StoreError(f"the store keeps at most {self.limits.max_values} values")
+            self._values[key] = value
+
+    def values(self, prefix: str = "") -> dict[str, str]:
+        """The shared entries whose key starts with ``prefix``."""
+        with self._lock:
+            return {k: v for k, v in self._values.items() if k.startswith(prefix)}
+
     def prune(self, now: float | None = None) -> None:
         """Apply retention and the group cap."""
         with self._lock:
@@ -161,16 +192,6 @@ class MemoryErrorStore:
         with self._lock:
             current = self._leases.get(name)
             return current[0] if current is not None and current[1] > now else None
-
-    def put_value(self, key: str, value: str) -> None:
-        """Keep ``value`` under ``key``."""
-        with self._lock:
-            self._values[key] = value
-
-    def get_value(self, key: str) -> str | None:
-        """The value under ``key``."""
-        with self._lock:
-            return self._values.get(key)
 
     def close(self) -> None:
         """Nothing to release."""

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from typing import Any
 
-from ._types import ErrorGroup, ErrorOccurrence, StoreError, StoreLimits
+from ._types import ErrorGroup, ErrorOccurrence, LogLine, StoreError, StoreLimits
 
 #: Seconds a Redis command may take before the store gives up (the request never waits more).
 SOCKET_TIMEOUT = 0.5
@@ -215,6 +216,51 @@ class RedisErrorStore:
                 rows.append((minute, total))
         return rows
 
+    def add_log_lines(self, lines: Sequence[LogLine]) -> None:
+        """Append lines to the shared log buffer (one pipelined round trip)."""
+        if not lines:
+            return
+        key = f"{self.prefix}log_lines"
+
+        def work() -> None:
+            pipe = self._client.pipeline(transaction=True)
+            pipe.lpush(key, *[json.dumps(line.to_dict()) for line in lines])
+            pipe.ltrim(key, 0, self.limits.max_log_lines - 1)
+            pipe.execute()
+
+        self._call(work)
+
+    def log_lines(self, *, request_id: str | None = None, limit: int = 200) -> list[LogLine]:
+        """The buffered lines, newest first."""
+        span = limit if request_id is None else self.limits.max_log_lines
+        rows = self._call(lambda: self._client.lrange(f"{self.prefix}log_lines", 0, span - 1))
+        lines = [LogLine.from_dict(json.loads(row)) for row in rows]
+        if request_id is not None:
+            lines = [line for line in lines if line.request_id == request_id]
+        return lines[:limit]
+
+    def set_value(self, key: str, value: str | None) -> None:
+        """Set or delete one shared entry."""
+        name = f"{self.prefix}values"
+
+        def work() -> None:
+            if value is None:
+                self._client.hdel(name, key)
+                return
+            if (
+                not self._client.hexists(name, key)
+                and self._client.hlen(name) >= self.limits.max_values
+            ):
+                raise StoreError(f"the store keeps at most {self.limits.max_values} values")
+            self._client.hset(name, key, value)
+
+        self._call(work)
+
+    def values(self, prefix: str = "") -> dict[str, str]:
+        """The shared entries whose key starts with ``prefix``."""
+        data: dict[str, str] = self._call(lambda: self._client.hgetall(f"{self.prefix}values"))
+        return {k: v for k, v in data.items() if k.startswith(prefix)}
+
     def prune(self, now: float | None = None) -> None:
         """Drop groups past retention (the group cap is kept on every record)."""
         horizon = (time.time() if now is None else now) - self.limits.retention_seconds
@@ -240,15 +286,6 @@ class RedisErrorStore:
     def lease_holder(self, name: str, now: float) -> str | None:
         """Who holds the unexpired lease ``name``."""
         value = self._call(lambda: self._client.get(f"{self.prefix}lease:{name}"))
-        return str(value) if value is not None else None
-
-    def put_value(self, key: str, value: str) -> None:
-        """Keep ``value`` under ``key``."""
-        self._call(lambda: self._client.set(f"{self.prefix}value:{key}", value))
-
-    def get_value(self, key: str) -> str | None:
-        """The value under ``key``."""
-        value = self._call(lambda: self._client.get(f"{self.prefix}value:{key}"))
         return str(value) if value is not None else None
 
     def close(self) -> None:

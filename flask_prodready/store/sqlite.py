@@ -7,10 +7,11 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ._types import ErrorGroup, ErrorOccurrence, StoreError, StoreLimits
+from ._types import ErrorGroup, ErrorOccurrence, LogLine, StoreError, StoreLimits
 
 #: How long a writer waits for another process's lock before the write fails (ms).
 BUSY_TIMEOUT_MS = 2000
@@ -53,6 +54,18 @@ CREATE TABLE IF NOT EXISTS error_minutes (
     fingerprint TEXT NOT NULL,
     count INTEGER NOT NULL,
     PRIMARY KEY (minute, fingerprint)
+);
+CREATE TABLE IF NOT EXISTS log_lines (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    timestamp REAL NOT NULL,
+    level TEXT NOT NULL,
+    request_id TEXT,
+    text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS log_lines_request ON log_lines (request_id);
+CREATE TABLE IF NOT EXISTS shared_values (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
 );
 """
 
@@ -248,6 +261,78 @@ class SQLiteErrorStore:
         rows = self._run(lambda db: db.execute(query, params).fetchall())
         return [(int(minute), int(count)) for minute, count in rows]
 
+    def add_log_lines(self, lines: Sequence[LogLine]) -> None:
+        """Append lines to the shared log buffer (one transaction for the batch)."""
+        if not lines:
+            return
+
+        def work(db: sqlite3.Connection) -> None:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany(
+                    "INSERT INTO log_lines (timestamp, level, request_id, text) "
+                    "VALUES (?, ?, ?, ?)",
+                    [(x.timestamp, x.level, x.request_id, x.text) for x in lines],
+                )
+                db.execute(
+                    "DELETE FROM log_lines WHERE id <= (SELECT MAX(id) FROM log_lines) - ?",
+                    (self.limits.max_log_lines,),
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+        self._run(work)
+
+    def log_lines(self, *, request_id: str | None = None, limit: int = 200) -> list[LogLine]:
+        """The buffered lines, newest first."""
+        if request_id is None:
+            query = "SELECT timestamp, level, request_id, text FROM log_lines "
+            params: tuple[Any, ...] = (limit,)
+        else:
+            query = "SELECT timestamp, level, request_id, text FROM log_lines WHERE request_id = ? "
+            params = (request_id, limit)
+        rows = self._run(
+            lambda db: db.execute(query + "ORDER BY id DESC LIMIT ?", params).fetchall()
+        )
+        return [LogLine(float(ts), level, rid, text) for ts, level, rid, text in rows]
+
+    def set_value(self, key: str, value: str | None) -> None:
+        """Set or delete one shared entry."""
+
+        def work(db: sqlite3.Connection) -> None:
+            if value is None:
+                db.execute("DELETE FROM shared_values WHERE key = ?", (key,))
+                return
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                exists = db.execute("SELECT 1 FROM shared_values WHERE key = ?", (key,)).fetchone()
+                (count,) = db.execute("SELECT COUNT(*) FROM shared_values").fetchone()
+                if not exists and count >= self.limits.max_values:
+                    raise StoreError(f"the store keeps at most {self.limits.max_values} values")
+                db.execute(
+                    "INSERT INTO shared_values (key, value) VALUES (?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (key, value),
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+        self._run(work)
+
+    def values(self, prefix: str = "") -> dict[str, str]:
+        """The shared entries whose key starts with ``prefix``."""
+        rows = self._run(
+            lambda db: db.execute(
+                "SELECT key, value FROM shared_values WHERE substr(key, 1, ?) = ?",
+                (len(prefix), prefix),
+            ).fetchall()
+        )
+        return {str(key): str(value) for key, value in rows}
+
     def prune(self, now: float | None = None) -> None:
         """Apply retention and the group cap."""
 
@@ -306,25 +391,6 @@ class SQLiteErrorStore:
         row = self._run(
             lambda db: db.execute(
                 "SELECT holder FROM prodready_leases WHERE name = ? AND expires > ?", (name, now)
-            ).fetchone()
-        )
-        return str(row[0]) if row else None
-
-    def put_value(self, key: str, value: str) -> None:
-        """Keep ``value`` under ``key``."""
-        self._run(
-            lambda db: db.execute(
-                "INSERT INTO prodready_values (key, value) VALUES (?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (key, value),
-            )
-        )
-
-    def get_value(self, key: str) -> str | None:
-        """The value under ``key``."""
-        row = self._run(
-            lambda db: db.execute(
-                "SELECT value FROM prodready_values WHERE key = ?", (key,)
             ).fetchone()
         )
         return str(row[0]) if row else None
