@@ -200,3 +200,22 @@ def log_levels(state: ProdReadyState) -> list[tuple[str, str]]:
             names |= {key.removeprefix(LEVEL_PREFIX) for key in store.values(LEVEL_PREFIX)}
     rows.extend((name, logs.get_log_level(name)) for name in sorted(names) if name)
     return rows
+
+
+def performance(state: ProdReadyState, app: Flask) -> dict[str, Any]:
+    """Kept profiles, N+1 findings and slow requests."""
+    from flask_prodready.profiling import armed, list_profiles
+
+    profiling_on = "profiling" in state.components
+    sql = state.components.get("sql")
+    access = state.components.get("logs")
+    return {
+        "profiles": list_profiles(app) if profiling_on else [],
+        "profiling_on": profiling_on,
+        "armed": armed(app) if profiling_on else None,
+        "routes": sorted({rule.rule for rule in app.url_map.iter_rules()}),
+        "repeated": list(sql.repeated) if sql is not None else [],
+        "sql_on": sql is not None,
+        "slow": list(access.slow) if access is not None else [],
+        "slow_ms": access.slow_ms if access is not None else 0,
+    }

@@ -71,6 +71,11 @@ def make_blueprint() -> Blueprint:
         ("/health", "health", health, ["GET"]),
         ("/health/run", "run_health", run_health, ["POST"]),
         ("/config", "config", config, ["GET"]),
+        ("/alerts", "alerts", alerts_page, ["GET"]),
+        ("/performance", "performance", performance, ["GET"]),
+        ("/performance/profiles/<profile_id>", "profile", profile, ["GET"]),
+        ("/performance/profiles/<profile_id>.prof", "profile_download", profile_download, ["GET"]),
+        ("/performance/arm", "arm_profiling", arm_profiling, ["POST"]),
         ("/login", "login", login, ["GET", "POST"]),
         ("/logout", "logout", logout, ["POST"]),
     ]
@@ -134,6 +139,7 @@ def _template_globals() -> dict[str, Any]:
         "modes": dashboard.access.modes,
         "signed_in": dashboard.access.valid_session(request.cookies.get(SESSION_COOKIE)),
         "fmt": pages.FORMATTERS,
+        "firing": pages.firing_alerts(state),
     }
 
 
@@ -300,6 +306,74 @@ def config() -> ResponseReturnValue:
     """Effective settings (redacted) with their sources, and the result of the check."""
     rows, warnings = pages.config_rows(current_app._get_current_object(), get_state())  # type: ignore[attr-defined]
     return render_template("prodready/config.html", rows=rows, warnings=warnings)
+
+
+def alerts_page() -> ResponseReturnValue:
+    """Every alert rule with its state, and the history of state changes."""
+    engine = get_state().components.get("alerts")
+    states = engine.states() if engine is not None else []
+    rules = {rule.name: rule for rule in engine.rules} if engine is not None else {}
+    history = engine.history() if engine is not None else []
+    return _page(
+        "prodready/alerts.html",
+        "prodready/_alerts.html",
+        states=states,
+        rules=rules,
+        history=history,
+        alerts_off=engine is None,
+    )
+
+
+def performance() -> ResponseReturnValue:
+    """Profiles, repeated queries (N+1) and slow requests."""
+    context = pages.performance(get_state(), current_app._get_current_object())  # type: ignore[attr-defined]
+    return render_template("prodready/performance.html", **context)
+
+
+def profile(profile_id: str) -> ResponseReturnValue:
+    """One profile: its functions by cumulative time."""
+    from flask_prodready.profiling import list_profiles
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if "profiling" not in get_state().components:
+        abort(404)
+    found = [p for p in list_profiles(app) if p["id"] == profile_id]
+    if not found:
+        abort(404)
+    return render_template("prodready/profile.html", profile=found[0])
+
+
+def profile_download(profile_id: str) -> ResponseReturnValue:
+    """The profile as a ``.prof`` file, for snakeviz or pstats."""
+    from flask import send_file
+
+    from flask_prodready.profiling import profile_file
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    path = profile_file(app, profile_id) if "profiling" in get_state().components else None
+    if path is None:
+        abort(404)
+    return send_file(
+        path,
+        mimetype="application/octet-stream",
+        as_attachment=True,
+        download_name=f"{profile_id}.prof",
+    )
+
+
+def arm_profiling() -> ResponseReturnValue:
+    """Profile the next N requests of one route, in whichever worker serves them."""
+    from flask_prodready.profiling import arm
+
+    route = request.form.get("route", "").strip()
+    count = request.form.get("count", 1, type=int) or 1
+    if not route.startswith("/") or len(route) > 300 or not 1 <= count <= 50:
+        abort(400)
+    try:
+        arm(current_app._get_current_object(), route, count)  # type: ignore[attr-defined]
+    except (KeyError, StoreError):
+        abort(409)
+    return redirect(url_for(f"{BLUEPRINT_NAME}.performance"), 303)
 
 
 def login() -> ResponseReturnValue:

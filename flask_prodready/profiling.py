@@ -33,9 +33,12 @@ from .request_id import DEFAULT_HEADER
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["ProfileCapture", "init_profiling", "list_profiles", "profile_file"]
+__all__ = ["ProfileCapture", "arm", "armed", "init_profiling", "list_profiles", "profile_file"]
 
 _ID_HEADER = "X-Prodready-Profile-Id"
+_ARMED_KEY = "profiling.armed"
+#: Seconds between two reads of the armed state from the store.
+_ARM_REFRESH = 1.0
 _TOP = 40
 
 
@@ -64,9 +67,16 @@ class ProfileCapture:
         self.directory = directory
         self.keep = keep
 
+    #: Set by init_profiling: the app's URL map and store, for armed profiling.
+    url_map: Any = None
+    store: Any = None
+    _armed: dict[str, Any] | None = None
+    _armed_checked = 0.0
+
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         asked = environ.get(self.environ_key)
-        if asked is None or not self._allowed(str(asked), environ):
+        allowed = asked is not None and self._allowed(str(asked), environ)
+        if not allowed and not self._take_armed(environ):
             return self.wsgi_app(environ, start_response)
         profile_id = f"{int(time.time() * 1000)}-{id(environ):x}"
         seen: dict[str, str] = {}
@@ -83,6 +93,28 @@ class ProfileCapture:
         seconds = time.perf_counter() - started
         self._save(profiler, profile_id, environ, seconds, seen.get(id_header))
         return result
+
+    def _take_armed(self, environ: WSGIEnvironment) -> bool:
+        """True when the dashboard armed profiling for this request's route (and counts it)."""
+        now = time.monotonic()
+        if now - self._armed_checked >= _ARM_REFRESH:
+            self._armed_checked = now
+            self._armed = _read_armed(self.store)
+        armed = self._armed
+        if not armed or self.url_map is None:
+            return False
+        try:
+            rule, _ = self.url_map.bind_to_environ(environ).match(return_rule=True)
+        except Exception:  # no route: a 404 or 405 is not the route asked for
+            return False
+        if rule.rule != armed["route"]:
+            return False
+        remaining = int(armed["remaining"]) - 1
+        armed["remaining"] = remaining
+        _write_armed(self.store, armed if remaining > 0 else None)
+        if remaining <= 0:
+            self._armed = None
+        return True
 
     def _allowed(self, value: str, environ: WSGIEnvironment) -> bool:
         if self.token and hmac.compare_digest(value.encode(), self.token.encode()):
@@ -141,6 +173,47 @@ class ProfileCapture:
             old.with_suffix(".prof").unlink(missing_ok=True)
 
 
+def _read_armed(store: Any) -> dict[str, Any] | None:
+    if store is None:
+        return None
+    try:
+        raw = store.values(_ARMED_KEY).get(_ARMED_KEY)
+    except Exception:  # the store being down only means nothing is armed
+        return None
+    return dict(json.loads(raw)) if raw else None
+
+
+def _write_armed(store: Any, armed: dict[str, Any] | None) -> None:
+    if store is None:
+        return
+    try:
+        store.set_value(_ARMED_KEY, json.dumps(armed) if armed else None)
+    except Exception:  # best effort: at worst one request more is profiled
+        return
+
+
+def arm(app: Flask, route: str, count: int) -> None:
+    """Profile the next ``count`` requests of the route template ``route``, in any worker.
+
+    :raises KeyError: if the app has no error store to share the request with its workers.
+
+    .. versionadded:: 0.1
+    """
+    capture = _capture(app)
+    if capture.store is None:
+        raise KeyError("arming needs the error store (PRODREADY_ERROR_STORE)")
+    capture.store.set_value(_ARMED_KEY, json.dumps({"route": route, "remaining": count}))
+    capture._armed_checked = 0.0
+
+
+def armed(app: Flask) -> dict[str, Any] | None:
+    """What is armed now: ``{"route": ..., "remaining": ...}``, or ``None``.
+
+    .. versionadded:: 0.1
+    """
+    return _read_armed(_capture(app).store)
+
+
 def _capture(app: Flask) -> ProfileCapture:
     capture: ProfileCapture = get_state(app).components["profiling"]
     return capture
@@ -185,5 +258,7 @@ def init_profiling(app: Flask, state: Any) -> None:
         keep=state.setting("PRODREADY_PROFILING_KEEP"),
         request_id_header=state.setting("PRODREADY_REQUEST_ID_HEADER"),
     )
+    capture.url_map = app.url_map
+    capture.store = state.components.get("error_store")
     app.wsgi_app = capture  # type: ignore[method-assign]
     state.components["profiling"] = capture

@@ -393,3 +393,78 @@ def test_instances_are_listed_from_heartbeats(
     client.get("/warn")
     body = client.get("/_prod/").get_data(as_text=True)
     assert f">{os.getpid()}<" in body
+
+
+def test_a_firing_alert_is_a_banner_on_every_page_and_in_the_alerts_history(
+    app_dir: AppDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = make_app(
+        app_dir,
+        monkeypatch,
+        alerts_default_rules=False,
+        alerts_rules={"db_down": {"expr": "health_failing", "summary": "the <db> is down"}},
+    )
+    from flask_prodready import get_health
+
+    get_health(app).add("database", _failing_check)
+    client = app.test_client()
+    client.get("/readyz")
+    get_state(app).components["alerts"].evaluate()
+    for path in ("/_prod/", "/_prod/errors", "/_prod/logs", "/_prod/config", "/_prod/performance"):
+        page = client.get(path).get_data(as_text=True)
+        assert 'class="banner"' in page, path
+        assert "db_down" in page
+        assert "the &lt;db&gt; is down" in page
+    alerts = client.get("/_prod/alerts")
+    assert_secure_headers(alerts)
+    text = alerts.get_data(as_text=True)
+    assert "health_failing" in text
+    assert "firing" in text
+    assert client.get("/_prod/alerts", headers={"HX-Request": "true"}).status_code == 200
+
+
+def _failing_check() -> None:
+    raise ConnectionError("database is down")
+
+
+def test_performance_page_shows_profiles_repeated_queries_and_slow_requests(
+    app_dir: AppDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = make_app(app_dir, monkeypatch, profiling_token="t0k", slow_request_ms=0.001)
+    client = app.test_client()
+    profiled = client.get("/warn", headers={"X-Prodready-Profile": "t0k"})
+    profile_id = profiled.headers["X-Prodready-Profile-Id"]
+    client.get("/warn")
+    page = client.get("/_prod/performance")
+    assert_secure_headers(page)
+    text = page.get_data(as_text=True)
+    assert profile_id in text
+    assert "GET /warn" in text
+    detail = client.get(f"/_prod/performance/profiles/{profile_id}").get_data(as_text=True)
+    assert "Cumulative ms" in detail
+    download = client.get(f"/_prod/performance/profiles/{profile_id}.prof")
+    assert download.status_code == 200
+    assert download.headers["Content-Disposition"].endswith(f"{profile_id}.prof")
+    assert client.get("/_prod/performance/profiles/nope").status_code == 404
+
+
+def test_arming_profiles_the_next_requests_of_a_route(
+    app_dir: AppDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flask_prodready.profiling import armed, list_profiles
+
+    app = make_app(app_dir, monkeypatch)
+    client = app.test_client()
+    token = csrf(client, "/_prod/performance")
+    url = "/_prod/performance/arm"
+    assert client.post(url, data={"route": "/warn", "count": "2"}).status_code == 403
+    response = client.post(url, data={"route": "/warn", "count": "2", "csrf_token": token})
+    assert response.status_code == 303
+    assert armed(app) == {"route": "/warn", "remaining": 2}
+    client.get("/boom")  # another route: not profiled
+    for _ in range(3):
+        client.get("/warn")
+    assert [p["path"] for p in list_profiles(app)] == ["/warn", "/warn"]
+    assert armed(app) is None
+    bad = client.post(url, data={"route": "warn", "count": "2", "csrf_token": token})
+    assert bad.status_code == 400
