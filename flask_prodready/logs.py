@@ -572,7 +572,6 @@ def get_log_level(logger_name: str | None = None) -> str:
 @dataclass(frozen=True)
 class _AccessLog:
     skip_paths: tuple[str, ...]
-    trusted_proxies: int
 
     def __post_init__(self) -> None:
         exact = frozenset(p.rstrip("/") or "/" for p in self.skip_paths)
@@ -583,11 +582,8 @@ class _AccessLog:
         return path in self._exact or path.startswith(self._below)  # type: ignore[attr-defined]
 
     def client_address(self, environ: Mapping[str, Any]) -> str | None:
-        if self.trusted_proxies:
-            header = str(environ.get("HTTP_X_FORWARDED_FOR", ""))
-            forwarded = [part.strip() for part in header.split(",") if part.strip()]
-            if len(forwarded) >= self.trusted_proxies:
-                return forwarded[-self.trusted_proxies]
+        # With PRODREADY_TRUSTED_PROXIES, werkzeug's ProxyFix around every middleware has
+        # already put the client's address here, the same one the app and metrics see.
         address = environ.get("REMOTE_ADDR")
         return str(address) if address is not None else None
 
@@ -605,10 +601,7 @@ def init_logs(app: Flask, state: Any) -> None:
     from flask.logging import default_handler
 
     app.logger.removeHandler(default_handler)
-    access = _AccessLog(
-        tuple(settings["PRODREADY_ACCESS_LOG_SKIP_PATHS"]),
-        settings["PRODREADY_TRUSTED_PROXIES"],
-    )
+    access = _AccessLog(tuple(settings["PRODREADY_ACCESS_LOG_SKIP_PATHS"]))
     state.components["logs"] = access
     if settings["PRODREADY_ERRORS_BREADCRUMBS"]:
         middleware(app, state).binders.append(
