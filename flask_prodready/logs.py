@@ -694,12 +694,14 @@ _ACCESS_LEVEL_NO = 20
 
 
 @contextmanager
-def capture_json_lines() -> Iterator[list[dict[str, Any]]]:
-    """Collect the JSON lines logged inside the block, parsed, in a list.
+def capture_json_lines(
+    into: list[dict[str, Any]] | None = None,
+) -> Iterator[list[dict[str, Any]]]:
+    """Collect the JSON lines logged inside the block, parsed, in a list (``into`` if given).
 
     Used by :func:`flask_prodready.testing.capture_logs`.
     """
-    lines: list[dict[str, Any]] = []
+    lines: list[dict[str, Any]] = [] if into is None else into
     lock = threading.Lock()
 
     def collect(message: Any) -> None:

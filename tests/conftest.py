@@ -33,6 +33,9 @@ from flask_prodready.testing import reset_logging
 
 REPO = Path(__file__).resolve().parent.parent
 
+# pytester runs test files written the way users write them (tests/test_testing_plugin.py).
+pytest_plugins = ("pytester",)
+
 _OWNED_PREFIXES = ("FLASK_", "PRODREADY_", "DYNACONF_", "EXAMPLE_", "PROMETHEUS_")
 T = TypeVar("T")
 
