@@ -11,13 +11,13 @@ from typing import Any
 
 from dynaconf import Validator
 from flask import Flask
-from flask_smorest import Api
 
 from flask_prodready import ProdReady, get_state, register_check
 from flask_prodready.health import http_check, sqlalchemy_check
 
 from .models import db
 from .orders import blueprint as orders_blueprint
+from .problems import ProblemApi
 
 #: One extension object for every app this factory makes.
 prodready = ProdReady(
@@ -44,7 +44,7 @@ def create_app(**config: Any) -> Flask:
     prodready.init_app(app)
     app.config.update(config)
     db.init_app(app)
-    api = Api(app)
+    api = ProblemApi(app)
     api.register_blueprint(orders_blueprint)
     with app.app_context():
         db.create_all()
