@@ -11,13 +11,13 @@ from typing import Any
 
 from dynaconf import Validator
 from flask import Flask
-from flask_smorest import Api
 
 from flask_prodready import ProdReady, get_state, register_check, watch_sql
 from flask_prodready.health import http_check, sqlalchemy_check
 
 from .models import db
 from .orders import blueprint as orders_blueprint
+from .problems import ProblemApi
 
 #: One extension object for every app this factory makes.
 prodready = ProdReady(
@@ -45,7 +45,7 @@ def create_app(**config: Any) -> Flask:
     app.config.update(config)
     db.init_app(app)
     watch_sql(app, db)  # queries per request in the access line, N+1 warnings
-    api = Api(app)
+    api = ProblemApi(app)
     api.register_blueprint(orders_blueprint)
     app.add_url_rule("/api/orders/<int:order_id>/invoice", "invoice", _invoice)
     with app.app_context():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app
@@ -17,6 +18,15 @@ from .models import Order, db
 blueprint = Blueprint("orders", __name__, url_prefix="/api/orders", description="Orders")
 
 
+class UtcDateTime(fields.DateTime):
+    """A date-time stored in UTC; SQLite hands it back without its offset, which is added."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        if isinstance(value, datetime) and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return super()._serialize(value, attr, obj, **kwargs)
+
+
 class OrderSchema(Schema):
     """An order as the API shows it."""
 
@@ -24,7 +34,7 @@ class OrderSchema(Schema):
     customer = fields.String(required=True, validate=validate.Length(min=1, max=200))
     item = fields.String(required=True, validate=validate.Length(min=1, max=200))
     quantity = fields.Integer(required=True, validate=validate.Range(min=1, max=1000))
-    created_at = fields.DateTime(dump_only=True)
+    created_at = UtcDateTime(dump_only=True)
 
 
 class OrderQuerySchema(Schema):

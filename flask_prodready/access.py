@@ -5,8 +5,8 @@ is the same everywhere: a client on the loopback interface is allowed unless tha
 off; another client needs the bearer token (compared in constant time) or an address inside
 one of the allowed networks; ``open`` allows everyone.
 
-The client address is ``request.remote_addr``. Behind a reverse proxy, wrap the app in
-werkzeug's ``ProxyFix`` so that it is the client's, not the proxy's.
+The client address is ``request.remote_addr``. Behind a reverse proxy, set
+``PRODREADY_TRUSTED_PROXIES`` (werkzeug's ``ProxyFix``) so that it is the client's.
 """
 
 from __future__ import annotations

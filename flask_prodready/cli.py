@@ -1,10 +1,11 @@
-"""The ``flask prodready`` command group: ``config``, ``check`` and ``health``."""
+"""The ``flask prodready`` command group: ``config``, ``check``, ``health`` and ``init``."""
 
 from __future__ import annotations
 
 import json
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -157,6 +158,53 @@ def health_command(as_json: bool) -> None:
         click.secho(f"status: {report.status.value} ({len(rows)} checks)", fg=colour)
     if report.status is HealthStatus.FAIL:
         raise SystemExit(1)
+
+
+@prodready_cli.command("init", with_appcontext=False)
+@click.argument(
+    "directory", default=".", type=click.Path(file_okay=False, path_type=Path), required=False
+)
+@click.option("--force", is_flag=True, help="Overwrite files that exist.")
+@click.option("--port", default=8000, show_default=True, help="The port gunicorn listens on.")
+@click.option(
+    "--wsgi-app",
+    default=None,
+    help="gunicorn's module:variable (or module:factory()) for the app; found from --app "
+    "when left out.",
+)
+def init_command(directory: Path, force: bool, port: int, wsgi_app: str | None) -> None:
+    """Write production files for the app: Dockerfile, gunicorn.conf.py, docker-compose.yml,
+    nginx.conf, prometheus/, k8s/ and ignore entries. Existing files are kept unless --force.
+    """
+    from .scaffold import render_files, scaffold_context, write_files
+
+    app = _load_app()
+    info = click.get_current_context().ensure_object(ScriptInfo)
+    target = wsgi_app or _wsgi_target(app, info.app_import_path)
+    context = scaffold_context(app, target=directory, wsgi_app=target, port=port)
+    try:
+        done = write_files(render_files(context), directory, force=force)
+    except FileExistsError as exc:
+        click.secho(str(exc), err=True, fg="red")
+        raise SystemExit(1) from None
+    for path, action in done:
+        click.echo(f"{action.value:<11} {directory / path}")
+
+
+def _wsgi_target(app: Flask, import_path: str | None) -> str:
+    """gunicorn's ``module:name`` for the app that ``--app`` (or ``FLASK_APP``) named."""
+    text = import_path or app.import_name
+    if ":" in text:
+        return text
+    module_name = text.removesuffix(".py").replace("/", ".").strip(".")
+    module = sys.modules.get(module_name)
+    for name in ("app", "application"):
+        if isinstance(getattr(module, name, None), Flask):
+            return f"{module_name}:{name}"
+    for name in ("create_app", "make_app"):
+        if callable(getattr(module, name, None)):
+            return f"{module_name}:{name}()"
+    return f"{module_name}:app"
 
 
 def _health_detail(output: str | None, value: Any, unit: str | None) -> str:

@@ -190,6 +190,7 @@ class ProdReady:
         try:
             for part in enabled:
                 part.load()(app, state)
+            _init_proxies(app, state)
         except BaseException:
             # A part refused its settings: leave no half-set-up state behind.
             del app.extensions[EXTENSION_KEY]
@@ -219,6 +220,23 @@ def get_state(app: Flask | None = None) -> ProdReadyState:
             "call ProdReady(app) or prodready.init_app(app)?"
         ) from None
     return state
+
+
+def _init_proxies(app: Flask, state: ProdReadyState) -> None:
+    """Behind ``PRODREADY_TRUSTED_PROXIES`` proxies, take the client's address, scheme, host
+    and port from their ``X-Forwarded-*`` headers (werkzeug's ``ProxyFix``).
+
+    It wraps every part's middleware, so that the access log, metrics, the ``/metrics`` and
+    health access rules and the app all see the same client.
+    """
+    proxies: int = state.setting("PRODREADY_TRUSTED_PROXIES")
+    if not proxies:
+        return
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+        app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies
+    )
 
 
 def _normalise_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:

@@ -685,7 +685,6 @@ def get_log_level(logger_name: str | None = None) -> str:
 @dataclass(frozen=True)
 class _AccessLog:
     skip_paths: tuple[str, ...]
-    trusted_proxies: int
     slow_ms: float = 0.0
     #: Functions adding fields to the access line (e.g. ``sql_queries`` from ``watch_sql``).
     extra_fields: list[Callable[[], dict[str, Any] | None]] = field(default_factory=list)
@@ -701,11 +700,8 @@ class _AccessLog:
         return path in self._exact or path.startswith(self._below)  # type: ignore[attr-defined]
 
     def client_address(self, environ: Mapping[str, Any]) -> str | None:
-        if self.trusted_proxies:
-            header = str(environ.get("HTTP_X_FORWARDED_FOR", ""))
-            forwarded = [part.strip() for part in header.split(",") if part.strip()]
-            if len(forwarded) >= self.trusted_proxies:
-                return forwarded[-self.trusted_proxies]
+        # With PRODREADY_TRUSTED_PROXIES, werkzeug's ProxyFix around every middleware has
+        # already put the client's address here, the same one the app and metrics see.
         address = environ.get("REMOTE_ADDR")
         return str(address) if address is not None else None
 
@@ -724,9 +720,7 @@ def init_logs(app: Flask, state: Any) -> None:
 
     app.logger.removeHandler(default_handler)
     access = _AccessLog(
-        tuple(settings["PRODREADY_ACCESS_LOG_SKIP_PATHS"]),
-        settings["PRODREADY_TRUSTED_PROXIES"],
-        settings["PRODREADY_SLOW_REQUEST_MS"],
+        tuple(settings["PRODREADY_ACCESS_LOG_SKIP_PATHS"]), settings["PRODREADY_SLOW_REQUEST_MS"]
     )
     state.components["logs"] = access
     level = settings["PRODREADY_LOG_STORE_LEVEL"]
@@ -859,12 +853,14 @@ _ACCESS_LEVEL_NO = 20
 
 
 @contextmanager
-def capture_json_lines() -> Iterator[list[dict[str, Any]]]:
-    """Collect the JSON lines logged inside the block, parsed, in a list.
+def capture_json_lines(
+    into: list[dict[str, Any]] | None = None,
+) -> Iterator[list[dict[str, Any]]]:
+    """Collect the JSON lines logged inside the block, parsed, in a list (``into`` if given).
 
     Used by :func:`flask_prodready.testing.capture_logs`.
     """
-    lines: list[dict[str, Any]] = []
+    lines: list[dict[str, Any]] = [] if into is None else into
     lock = threading.Lock()
 
     def collect(message: Any) -> None:

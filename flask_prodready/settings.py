@@ -442,8 +442,11 @@ SETTINGS: tuple[Setting, ...] = (
         "PRODREADY_TRUSTED_PROXIES",
         0,
         at_least(INT, 0),
-        "How many reverse proxies in front of the app append to `X-Forwarded-For`; the "
-        "access line's `remote_addr` is the address the outermost trusted proxy saw.",
+        "How many reverse proxies sit in front of the app and set `X-Forwarded-For`, "
+        "`-Proto`, `-Host` and `-Port`; above 0, werkzeug's `ProxyFix` takes the client's "
+        "address and scheme from them, for the app, the access line's `remote_addr`, "
+        "metrics and the access rules of `/metrics` and health details. Leave 0 when "
+        "clients reach the app directly: the headers could be forged.",
     ),
     Setting(
         "PRODREADY_ERRORS_ENABLED",

@@ -10,6 +10,11 @@ declare -A NEEDED=(
   [prometheus]=prometheus
   [promtool]=prometheus
   [chromium]=chromium
+  # nginx -t on the generated nginx.conf, and a real nginx in front of gunicorn.
+  [nginx]=nginx
+  # The example's integration tests start their own server from /usr/lib/postgresql/*/bin;
+  # pg_ctlcluster (postgresql-common, pulled in by postgresql) is on PATH, those are not.
+  [pg_ctlcluster]=postgresql
 )
 
 missing=()
@@ -28,6 +33,10 @@ if [ "${CI:-}" = "true" ] && [ "$(id -u)" = "0" ]; then
   # Packaged services may start themselves; the tests start their own on loopback ports.
   for package in "${missing[@]}"; do
     service "$package" stop >/dev/null 2>&1 || true
+  done
+  # postgresql's cluster service is named after the server package it pulled in.
+  for service in postgresql nginx; do
+    service "$service" stop >/dev/null 2>&1 || true
   done
 else
   echo "system-deps: not installed: ${missing[*]} (sudo apt-get install ${missing[*]});" \

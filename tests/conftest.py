@@ -8,11 +8,13 @@ import http.server
 import importlib.util
 import json
 import os
+import pwd
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -32,6 +34,9 @@ from flask_prodready import ProdReady, get_state
 from flask_prodready.testing import reset_logging
 
 REPO = Path(__file__).resolve().parent.parent
+
+# pytester runs test files written the way users write them (tests/test_testing_plugin.py).
+pytest_plugins = ("pytester",)
 
 _OWNED_PREFIXES = ("FLASK_", "PRODREADY_", "DYNACONF_", "EXAMPLE_", "PROMETHEUS_")
 T = TypeVar("T")
@@ -489,3 +494,98 @@ def start_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Start
 
     with servers:
         yield start
+
+
+@dataclass
+class PostgresServer:
+    """A real PostgreSQL server (Debian ``postgresql``) in a temporary data directory."""
+
+    bindir: Path
+    datadir: Path
+    port: int
+    as_user: list[str]
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def pg_ctl(self, *args: str, timeout: float = 60) -> None:
+        command = [*self.as_user, str(self.bindir / "pg_ctl"), "-D", str(self.datadir), *args]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        if result.returncode != 0:
+            log = self.datadir / "server.log"
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise AssertionError(f"pg_ctl {args[-1]} failed: {result.stderr}\n{tail}")
+
+    def start(self) -> None:
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.datadir} -F"
+        self.pg_ctl(
+            "-o", options, "-l", str(self.datadir / "server.log"), "-w", "-t", "30", "start"
+        )
+
+    def stop(self) -> None:
+        if (self.datadir / "postmaster.pid").exists():
+            self.pg_ctl("-m", "immediate", "-w", "-t", "30", "stop")
+
+
+def _postgres_bindir() -> Path:
+    """The newest /usr/lib/postgresql/<version>/bin with initdb (not on PATH on Debian)."""
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
+    )
+    if not found:
+        message = (
+            "PostgreSQL is not installed; install the Debian package postgresql "
+            "(make test does under CI)"
+        )
+        if in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    return found[-1].parent
+
+
+@pytest.fixture(scope="module")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server on a free loopback port, for the tests of one module.
+
+    PostgreSQL refuses to run as root: as root, it runs as the ``postgres`` user that the
+    Debian package creates, from a data directory that user owns.
+    """
+    bindir = _postgres_bindir()
+    as_user: list[str] = []
+    datadir = Path(tempfile.mkdtemp(prefix="prodready-pg-"))
+    try:
+        if os.geteuid() == 0:
+            try:
+                owner = pwd.getpwnam("postgres")
+            except KeyError:
+                pytest.fail("running as root, but there is no postgres user to run PostgreSQL")
+            os.chown(datadir, owner.pw_uid, owner.pw_gid)
+            as_user = ["runuser", "-u", "postgres", "--"]
+        subprocess.run(
+            [
+                *as_user,
+                str(bindir / "initdb"),
+                "-D",
+                str(datadir),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        server = PostgresServer(bindir, datadir, free_port(), as_user)
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
+    finally:
+        shutil.rmtree(datadir, ignore_errors=True)
