@@ -14,7 +14,13 @@ if TYPE_CHECKING:
     from .testing import CapturedLogs
 from .store import ErrorStore, MemoryErrorStore
 
-__all__ = ["assert_problem_fixture", "prodready_logs", "prodready_store"]
+__all__ = [
+    "AlertClock",
+    "assert_problem_fixture",
+    "prodready_alert_clock",
+    "prodready_logs",
+    "prodready_store",
+]
 
 
 @pytest.fixture
@@ -67,3 +73,57 @@ def prodready_store(app: Flask) -> Iterator[ErrorStore]:
         recorder.store = configured
         state.components["error_store"] = configured
         isolated.close()
+
+
+class AlertClock:
+    """A clock the test moves by hand, for the app's alert engine.
+
+    ::
+
+        def test_errors_page_someone(app, client, prodready_alert_clock):
+            ...
+            prodready_alert_clock.advance(90)
+            states = prodready_alert_clock.evaluate()
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(self, engine: Any, now: float) -> None:
+        self.engine = engine
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> float:
+        """Move the clock forward by ``seconds``; return the new time."""
+        self.now += seconds
+        return self.now
+
+    def evaluate(self) -> list[Any]:
+        """Evaluate every rule once at the frozen time; the states."""
+        return list(self.engine.evaluate() or self.engine.states())
+
+
+@pytest.fixture
+def prodready_alert_clock(app: Flask) -> Iterator[AlertClock]:
+    """Freeze the alert engine's clock of the test's ``app`` (an :class:`AlertClock`).
+
+    The background evaluation is stopped for the test; evaluate with ``.evaluate()`` after
+    moving the clock with ``.advance(seconds)``.
+
+    .. versionadded:: 0.1
+    """
+    import time
+
+    engine = get_state(app).components.get("alerts")
+    if engine is None:
+        raise pytest.UsageError("prodready_alert_clock needs PRODREADY_ALERTS_ENABLED on")
+    clock = AlertClock(engine, time.time())
+    saved = engine.clock
+    engine.stop()
+    engine.clock = clock
+    try:
+        yield clock
+    finally:
+        engine.clock = saved

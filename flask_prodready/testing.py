@@ -12,7 +12,8 @@
     def test_missing_order(client):
         assert_problem(client.get("/orders/999"), status=404, code="not_found")
 
-With pytest, the fixtures ``prodready_logs``, ``assert_problem`` and ``prodready_store`` are
+With pytest, the fixtures ``prodready_logs``, ``assert_problem``, ``prodready_store`` and
+``prodready_alert_clock`` are
 available in every test once flask-prodready is installed (the ``pytest11`` entry point
 ``prodready``). Nothing runs until a test asks for one of them: there is no autouse fixture
 and no hook. ``-p no:prodready`` removes them. The fixtures that need the app use the
@@ -174,4 +175,9 @@ def reset_logging() -> None:
 
 # The pytest fixtures, when pytest is there: pytest finds them among this module's names.
 if importlib.util.find_spec("pytest") is not None:
-    from ._fixtures import assert_problem_fixture, prodready_logs, prodready_store  # noqa: F401
+    from ._fixtures import (  # noqa: F401
+        assert_problem_fixture,
+        prodready_alert_clock,
+        prodready_logs,
+        prodready_store,
+    )

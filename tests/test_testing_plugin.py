@@ -75,6 +75,21 @@ def test_the_error_store_records_unexpected_errors(client, prodready_store):
 
 def test_each_test_gets_an_empty_store(client, prodready_store):
     assert prodready_store.groups() == []
+
+
+def test_a_frozen_alert_clock(app, client, prodready_alert_clock):
+    from flask_prodready import register_check
+
+    def database():
+        raise ConnectionError("down")
+
+    register_check(app, "database", database)
+    client.get("/readyz")
+    states = {s.name: s.state for s in prodready_alert_clock.evaluate()}
+    assert states["health_check_failing"] == "pending"
+    prodready_alert_clock.advance(61)
+    states = {s.name: s.state for s in prodready_alert_clock.evaluate()}
+    assert states["health_check_failing"] == "firing"
 """
 
 
@@ -82,7 +97,7 @@ def test_the_fixtures_in_a_users_test_file(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(USER_CONFTEST)
     pytester.makepyfile(test_shop=USER_TESTS)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=120)
-    result.assert_outcomes(passed=5)
+    result.assert_outcomes(passed=6)
 
 
 def test_the_plugin_is_registered_by_its_entry_point_and_can_be_turned_off(
