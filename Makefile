@@ -15,6 +15,7 @@ PORT ?= 5000
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@echo "Variables: HOST=$(HOST) PORT=$(PORT) (make run, make traffic), PYTEST_ARGS (make pytest)"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "flask-prodready needs Python 3.11 or newer; set PYTHON=python3.11")'
@@ -37,7 +38,8 @@ lock: ## Regenerate requirements.lock from pyproject.toml (needs the package reg
 	rm -rf .lock-venv
 
 run: venv ## Serve example_app (debug, no reloader) with the dashboard on http://127.0.0.1:5000/_prod
-	$(BIN)/flask --app example_app run --debug --no-reload --host $(HOST) --port $(PORT)
+	FLASK_UPSTREAM_HEALTH_URL=http://$(HOST):$(PORT)/livez \
+		$(BIN)/flask --app example_app run --debug --no-reload --host $(HOST) --port $(PORT)
 
 traffic: venv ## Send good and failing requests to the example app of `make run` (live dashboard data).
 	$(BIN)/python -m example_app.traffic --url http://$(HOST):$(PORT) $(TRAFFIC_ARGS)

@@ -22,7 +22,7 @@ from .problems import ProblemApi
 #: One extension object for every app this factory makes.
 prodready = ProdReady(
     validators=[
-        Validator("SQLALCHEMY_DATABASE_URI", must_exist=True, is_type_of=str),
+        Validator("SQLALCHEMY_DATABASE_URI", must_exist=True, is_type_of=str, len_min=1),
         Validator("ORDERS_PAGE_SIZE", default=20, is_type_of=int, gte=1, lte=100),
         Validator("UPSTREAM_HEALTH_URL", default="", is_type_of=str),
     ]

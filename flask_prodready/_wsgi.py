@@ -53,6 +53,8 @@ class RequestMiddleware:
         self.response_header: tuple[str, Callable[[], str | None]] | None = None
         self.access: AccessWriter | None = None
         self.observers: list[Observer] = []
+        #: Runs the app for a request instead of a plain call (the profiler), if set.
+        self.around: Callable[[Any, Any, Any], Iterable[bytes]] | None = None
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
@@ -78,7 +80,10 @@ class RequestMiddleware:
             return start_response(status, headers, exc_info)
 
         try:
-            iterable = self.wsgi_app(environ, start)
+            if self.around is None:
+                iterable = self.wsgi_app(environ, start)
+            else:
+                iterable = self.around(environ, start, self.wsgi_app)
         except BaseException:
             # Only when the app propagates errors (testing); the server then answers 500.
             req = environ.get("werkzeug.request") or environ.get(_FAILED_REQUEST)

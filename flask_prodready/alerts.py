@@ -205,7 +205,10 @@ def parse_rule(name: str, spec: Mapping[str, Any]) -> AlertRule:
 
 
 def rules_from_settings(
-    configured: Mapping[str, Any], with_defaults: bool, where: Callable[[str], str]
+    configured: Mapping[str, Any],
+    with_defaults: bool,
+    where: Callable[[str], str],
+    environment: str | None = None,
 ) -> list[AlertRule]:
     """The rules of the settings, defaults first; one ConfigError for every bad rule."""
     specs: dict[str, Any] = dict(DEFAULT_RULES) if with_defaults else {}
@@ -223,7 +226,7 @@ def rules_from_settings(
                 )
             )
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(problems, environment)
     return rules
 
 
@@ -717,7 +720,7 @@ def _promql(rule: AlertRule) -> str | None:
     increase = f"sum(increase(flask_http_request_duration_seconds_count{sel()}[{window}]))"
     volume = f"{increase} >= {rule.min_volume}"
     if rule.kind == "health_failing":
-        return "min(prodready_health_check_status) == 0"
+        return 'min(prodready_health_check_status{critical="true"}) == 0'
     if rule.kind == "threshold":
         return f"{signal_at(window)} {rule.op} {rule.threshold} and {volume}"
     if rule.kind == "increase":
@@ -738,6 +741,7 @@ def init_alerts(app: Flask, state: Any) -> None:
         setting("PRODREADY_ALERTS_RULES"),
         setting("PRODREADY_ALERTS_DEFAULT_RULES"),
         state.settings.where_set,
+        state.environment,
     )
     rules.extend(state.extension.alert_rules)
     metrics = state.components.get("metrics")

@@ -181,7 +181,11 @@ def init_command(directory: Path, force: bool, port: int, wsgi_app: str | None) 
     app = _load_app()
     info = click.get_current_context().ensure_object(ScriptInfo)
     target = wsgi_app or _wsgi_target(app, info.app_import_path)
-    context = scaffold_context(app, target=directory, wsgi_app=target, port=port)
+    try:
+        context = scaffold_context(app, target=directory, wsgi_app=target, port=port)
+    except ValueError as exc:
+        click.secho(str(exc), err=True, fg="red")
+        raise SystemExit(1) from None
     try:
         done = write_files(render_files(context), directory, force=force)
     except FileExistsError as exc:

@@ -18,6 +18,7 @@ import functools
 import json
 import logging
 import os
+import re
 import stat
 import sys
 import threading
@@ -458,9 +459,13 @@ def store_line_failures() -> int:
     return _shipper.failures
 
 
+_process_id = os.getpid()
+
+
 def _reset_lock_after_fork() -> None:
-    global _lock
+    global _lock, _process_id
     _lock = threading.Lock()
+    _process_id = os.getpid()
     _shipper.after_fork()
     if _installed is not None:
         _installed.sink.after_fork()
@@ -508,6 +513,20 @@ def sink_failures() -> int:
     return _sink_failures
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_WERKZEUG_ACCESS = re.compile(r'^\S+ - - \[[^]]*\] "')
+
+
+class _DropWerkzeugAccessLines(logging.Filter):
+    """The development server's own access line repeats ours (without the request id)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return (
+            _WERKZEUG_ACCESS.match(str(record.msg % record.args if record.args else record.msg))
+            is None
+        )
+
+
 class InterceptHandler(logging.Handler):
     """A stdlib ``logging`` handler that sends records into loguru, keeping level and caller.
 
@@ -530,6 +549,8 @@ class InterceptHandler(logging.Handler):
             message = record.getMessage()
         except Exception:  # bad %-arguments: keep the template rather than lose the line
             message = f"{record.msg!s} {record.args!r}"
+        if "\x1b[" in message:  # werkzeug colours its lines for terminals
+            message = _ANSI.sub("", message)
         logger.opt(depth=depth, exception=record.exc_info).bind(logger=record.name).log(
             level, message
         )
@@ -735,8 +756,12 @@ def init_logs(app: Flask, state: Any) -> None:
         middleware(app, state).binders.append(
             _BreadcrumbBinder(settings["PRODREADY_ERRORS_BREADCRUMBS"])
         )
+    werkzeug_logger = logging.getLogger("werkzeug")
+    for existing in [f for f in werkzeug_logger.filters if isinstance(f, _DropWerkzeugAccessLines)]:
+        werkzeug_logger.removeFilter(existing)
     if not settings["PRODREADY_ACCESS_LOG_ENABLED"]:
         return
+    werkzeug_logger.addFilter(_DropWerkzeugAccessLines())
 
     middleware(app, state).access = functools.partial(_log_access, access)
 
@@ -767,8 +792,9 @@ def _log_access(
         return
     if installed.levels.threshold(ACCESS_LOGGER) > _ACCESS_LEVEL_NO:
         return
-    rule = getattr(req, "url_rule", None)
+    rule = req.url_rule if req is not None else None
     method = environ.get("REQUEST_METHOD", "")
+    trace = current_trace()
     payload: dict[str, Any] = {
         "ts": _utc_timestamp_of(time.time()),
         "level": _ACCESS_LEVEL,
@@ -776,25 +802,22 @@ def _log_access(
         "message": f"{method} {path} {status}",
         "request_id": request_id(),
     }
-    trace = current_trace()
     if trace is not None:
         payload["trace_id"] = trace.trace_id
         payload["span_id"] = trace.span_id
-    payload.update(
-        module=_ACCESS_MODULE,
-        function=_ACCESS_FUNCTION,
-        line=_ACCESS_LINE,
-        process=os.getpid(),
-        thread=threading.get_ident(),
-        method=method,
-        route=rule.rule if rule is not None else "<unmatched>",
-        path=path,
-        status=status,
-        duration_ms=round((time.perf_counter() - started) * 1000, 3),
-        bytes=_content_length(headers),
-        remote_addr=access.client_address(environ),
-        user_agent=environ.get("HTTP_USER_AGENT"),
-    )
+    payload["module"] = _ACCESS_MODULE
+    payload["function"] = _ACCESS_FUNCTION
+    payload["line"] = _ACCESS_LINE
+    payload["process"] = _process_id
+    payload["thread"] = threading.get_ident()
+    payload["method"] = method
+    payload["route"] = rule.rule if rule is not None else "<unmatched>"
+    payload["path"] = path
+    payload["status"] = status
+    payload["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
+    payload["bytes"] = _content_length(headers)
+    payload["remote_addr"] = access.client_address(environ)
+    payload["user_agent"] = environ.get("HTTP_USER_AGENT")
     for add_fields in access.extra_fields:
         extra = add_fields()
         if extra:

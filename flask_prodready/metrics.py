@@ -241,6 +241,12 @@ class Metrics:
             registry=registry,
             multiprocess_mode="livesum",
         )
+        # One process: a plain counter read at scrape time costs less per request than the
+        # gauge's locked inc/dec. Several processes need the gauge's shared files.
+        self._in_flight_count = [0]
+        self._in_flight_lock = threading.Lock()
+        if self.multiprocess_dir is None:
+            self._in_flight.set_function(lambda: self._in_flight_count[0])
         self._exceptions = Counter(
             EXCEPTIONS, "Exceptions that escaped the views, by type", ("type",), registry=registry
         )
@@ -265,7 +271,7 @@ class Metrics:
         self._health_status = Gauge(
             HEALTH_CHECK_STATUS,
             "1 when the health check last passed, 0 when it failed",
-            ("check",),
+            ("check", "critical"),
             registry=registry,
             multiprocess_mode="livemostrecent",
         )
@@ -359,15 +365,21 @@ class Metrics:
         """
         self._log_sink_failures.labels(self._sink(sink)).inc()
 
-    def observe_health_check(self, name: str, passed: bool, seconds: float) -> None:
+    def observe_health_check(
+        self, name: str, passed: bool, seconds: float, critical: bool = True
+    ) -> None:
         """Record the result of one run of a health check.
 
         :param name: the check's name, the ``check`` label.
         :param passed: whether it passed.
         :param seconds: how long it took.
+        :param critical: whether the check is critical, the status's ``critical`` label
+            (``"true"``/``"false"``), so alerts can page on critical checks only.
         """
         check = self._check(name)
-        self._health_status.labels(check).set(1.0 if passed else 0.0)
+        self._health_status.labels(check, "true" if critical else "false").set(
+            1.0 if passed else 0.0
+        )
         self._health_duration.labels(check).set(max(float(seconds), 0.0))
 
     def observe_sql_query(self, route: str, seconds: float) -> None:
@@ -479,7 +491,11 @@ class Metrics:
             return None
         if self.clock() >= self._next_sample_at:
             self._sample_in_request()
-        self._in_flight.inc()
+        if self.multiprocess_dir is None:
+            with self._in_flight_lock:
+                self._in_flight_count[0] += 1
+        else:
+            self._in_flight.inc()
         started: float = self.timer()
         return started
 
@@ -488,7 +504,11 @@ class Metrics:
         if started is None:
             return
         elapsed = self.timer() - float(started)  # type: ignore[arg-type]
-        self._in_flight.dec()
+        if self.multiprocess_dir is None:
+            with self._in_flight_lock:
+                self._in_flight_count[0] -= 1
+        else:
+            self._in_flight.dec()
         method = environ.get("REQUEST_METHOD", "GET")
         if method not in _METHODS:
             method = OTHER

@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 
+from ._wsgi import middleware
 from .extension import get_state
-from .request_id import DEFAULT_HEADER
+from .request_id import DEFAULT_HEADER, request_id
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -74,10 +75,17 @@ class ProfileCapture:
     _armed_checked = 0.0
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        """Serve a request as a WSGI app of its own."""
+        return self.run(environ, start_response, self.wsgi_app)
+
+    def run(
+        self, environ: WSGIEnvironment, start_response: StartResponse, wsgi_app: WSGIApplication
+    ) -> Iterable[bytes]:
+        """Call ``wsgi_app`` for the request, under cProfile when asked and allowed."""
         asked = environ.get(self.environ_key)
         allowed = asked is not None and self._allowed(str(asked), environ)
         if not allowed and not self._take_armed(environ):
-            return self.wsgi_app(environ, start_response)
+            return wsgi_app(environ, start_response)
         profile_id = f"{int(time.time() * 1000)}-{id(environ):x}"
         seen: dict[str, str] = {}
         id_header = self.request_id_header.lower()
@@ -89,9 +97,9 @@ class ProfileCapture:
 
         profiler = cProfile.Profile()
         started = time.perf_counter()
-        result: Iterable[bytes] = profiler.runcall(self.wsgi_app, environ, start)
+        result: Iterable[bytes] = profiler.runcall(wsgi_app, environ, start)
         seconds = time.perf_counter() - started
-        self._save(profiler, profile_id, environ, seconds, seen.get(id_header))
+        self._save(profiler, profile_id, environ, seconds, seen.get(id_header) or request_id())
         return result
 
     def _take_armed(self, environ: WSGIEnvironment) -> bool:
@@ -260,5 +268,6 @@ def init_profiling(app: Flask, state: Any) -> None:
     )
     capture.url_map = app.url_map
     capture.store = state.components.get("error_store")
-    app.wsgi_app = capture  # type: ignore[method-assign]
+    # Inside the shared middleware: no WSGI layer of its own, and the request id is bound.
+    middleware(app, state).around = capture.run
     state.components["profiling"] = capture

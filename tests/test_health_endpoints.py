@@ -330,6 +330,6 @@ def test_check_status_and_duration_are_exported_as_metrics(health_apps: HealthAp
     client.get("/readyz")
     client.get("/healthz")
     text = client.get("/metrics").get_data(as_text=True)
-    assert 'prodready_health_check_status{check="database"} 1.0' in text
-    assert 'prodready_health_check_status{check="cache"} 0.0' in text
+    assert 'prodready_health_check_status{check="database",critical="true"} 1.0' in text
+    assert 'prodready_health_check_status{check="cache",critical="false"} 0.0' in text
     assert 'prodready_health_check_duration_seconds{check="database"}' in text

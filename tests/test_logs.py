@@ -329,3 +329,14 @@ def test_a_device_destination_is_never_rotated(app_dir: AppDir) -> None:
         logger.info("into the void {}", n)
     assert stat.S_ISCHR(Path("/dev/null").stat().st_mode)
     assert not Path("/dev/null.1").exists()
+
+
+def test_the_dev_servers_own_access_line_is_dropped_and_colours_stripped(
+    app: Flask, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    werkzeug = logging.getLogger("werkzeug")
+    werkzeug.info('%s - - [%s] %s', "127.0.0.1", "26/Nov/2026 12:00:00", '"GET / HTTP/1.1" 200 -')
+    werkzeug.info("\x1b[31m\x1b[1mWARNING: This is a development server.\x1b[0m")
+    lines = stdout_lines(capsys)
+    assert [line["message"] for line in lines] == ["WARNING: This is a development server."]

@@ -316,8 +316,8 @@ def test_the_methods_other_parts_call(app_dir: AppDir) -> None:
     ]
     assert samples(text, "prodready_log_sink_failures_total") == [({"sink": "stdout"}, 1.0)]
     assert samples(text, "prodready_health_check_status") == [
-        ({"check": "database"}, 0.0),
-        ({"check": "cache"}, 0.0),
+        ({"check": "database", "critical": "true"}, 0.0),
+        ({"check": "cache", "critical": "true"}, 0.0),
     ]
     assert samples(text, "prodready_health_check_duration_seconds") == [
         ({"check": "database"}, 0.5),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -301,3 +302,19 @@ def test_nginx_accepts_the_config(example: Flask, tmp_path: Path) -> None:
     if result.returncode != 0 and "Permission denied" in result.stderr and not in_ci():
         pytest.skip(f"nginx -t needs to be root here: {result.stderr}")
     assert result.returncode == 0, result.stderr
+
+
+def test_a_folder_outside_the_project_is_refused(tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere"
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "example_app", "prodready", "init", str(outside)],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "FLASK_SQLALCHEMY_DATABASE_URI": "sqlite://"},
+    )
+    assert result.returncode == 1
+    assert "is outside the project" in result.stderr
+    assert not outside.exists()

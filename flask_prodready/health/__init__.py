@@ -101,7 +101,10 @@ def init_health(app: Flask, state: ProdReadyState) -> None:
         # Each finished run sets the check's status and duration gauges.
         runner.add_listener(
             lambda outcome: metrics.observe_health_check(
-                outcome.name, outcome.status is not HealthStatus.FAIL, outcome.duration
+                outcome.name,
+                outcome.status is not HealthStatus.FAIL,
+                outcome.duration,
+                outcome.critical,
             )
         )
     app.register_blueprint(make_blueprint(runner, paths, _details_policy(state)))

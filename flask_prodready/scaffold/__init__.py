@@ -118,6 +118,12 @@ def scaffold_context(
     settings = get_state(app).settings.values
     root = (project_root or Path.cwd()).resolve()
     target = target.resolve()
+    if not target.is_relative_to(root):
+        raise ValueError(
+            f"{target} is outside the project ({root}): the Dockerfile could not copy the "
+            "files it needs. Run `flask prodready init` from the project root with a folder "
+            "inside it, e.g. `flask prodready init deploy`."
+        )
     drain = float(settings["PRODREADY_HEALTH_DRAIN_SECONDS"])
     graceful = math.ceil(drain) + REQUEST_TIMEOUT
     name = re.sub(r"[^a-z0-9]+", "-", wsgi_app.partition(":")[0].lower()).strip("-") or "app"
