@@ -336,7 +336,7 @@ def test_the_dev_servers_own_access_line_is_dropped_and_colours_stripped(
 ) -> None:
     capsys.readouterr()
     werkzeug = logging.getLogger("werkzeug")
-    werkzeug.info('%s - - [%s] %s', "127.0.0.1", "26/Nov/2026 12:00:00", '"GET / HTTP/1.1" 200 -')
+    werkzeug.info("%s - - [%s] %s", "127.0.0.1", "26/Nov/2026 12:00:00", '"GET / HTTP/1.1" 200 -')
     werkzeug.info("\x1b[31m\x1b[1mWARNING: This is a development server.\x1b[0m")
     lines = stdout_lines(capsys)
     assert [line["message"] for line in lines] == ["WARNING: This is a development server."]
