@@ -44,6 +44,7 @@ from flask_prodready import __version__
 from .apps import AppFactory, bare, monitoring_dashboard, naive_stack, prodready
 
 RESULTS = Path(__file__).resolve().parent / "results"
+_ALL = ("parts", "peers", "memory", "gunicorn")
 REPO = Path(__file__).resolve().parent.parent
 
 # Log lines go to /dev/null: the cost measured is rendering and writing, not the terminal.
@@ -280,13 +281,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "which",
         nargs="*",
-        default=["parts", "peers", "memory", "gunicorn"],
-        choices=["parts", "peers", "memory", "gunicorn"],
+        default=[],
+        choices=[*_ALL, []],
     )
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--quick", action="store_true", help="fewer rounds and requests")
     args = parser.parse_args(argv)
+    args.which = args.which or list(_ALL)
     if args.quick:
         args.rounds, args.requests = 3, 500
     RESULTS.mkdir(exist_ok=True)

@@ -9,11 +9,13 @@ snapshot source and the settings.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from flask import Flask, Response, request
 from loguru import logger
 
 from flask_prodready._version import __version__
+from flask_prodready._wsgi import middleware
 from flask_prodready.extension import ProdReadyState, get_state
 
 from .auth import DashboardAccess
@@ -95,16 +97,29 @@ def init_dashboard(app: Flask, state: ProdReadyState) -> None:
     runner = state.components.get("health")
     if runner is not None:
         runner.add_listener(dashboard.history.add)
-    app.register_blueprint(make_blueprint(), url_prefix=prefix)
-    app.before_request(_sync_worker)
-    app.after_request(_security_headers)
+    blueprint = make_blueprint()
+    # On the blueprint, not the app: Flask dispatches app hooks on every request.
+    blueprint.after_request(_security_headers)
+    app.register_blueprint(blueprint, url_prefix=prefix)
+    # An observer of the shared middleware rather than a before_request hook: Flask
+    # dispatches every hook on every request, and this one only acts every few seconds.
+    middleware(app, state).observers.append(
+        _SyncObserver(dashboard.sync, state.components.get("error_store"))
+    )
 
 
-def _sync_worker() -> None:
-    state = get_state()
-    dashboard: Dashboard | None = state.components.get(COMPONENT)
-    if dashboard is not None:
-        dashboard.sync.maybe_run(state.components.get("error_store"))
+class _SyncObserver:
+    """Applies shared log levels and writes heartbeats, at most every few seconds."""
+
+    def __init__(self, sync: WorkerSync, store: Any) -> None:
+        self.sync = sync
+        self.store = store
+
+    def begin(self, environ: Any) -> None:
+        self.sync.maybe_run(self.store)
+
+    def end(self, environ: Any, status: int, req: Any, token: object) -> None:
+        return None
 
 
 def _security_headers(response: Response) -> Response:

@@ -690,6 +690,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Free space in MiB below which the `disk` check fails.",
     ),
     Setting(
+        "PRODREADY_HEALTH_STORE_CHECK",
+        False,
+        BOOL,
+        "Add a non-critical `error_store` check that reads the error store once (SQLite or "
+        "Redis answering).",
+    ),
+    Setting(
         "PRODREADY_HEALTH_MEMORY_MAX_RSS_MB",
         0.0,
         at_least(FLOAT, 0),

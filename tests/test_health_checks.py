@@ -18,7 +18,7 @@ from flask_prodready.health import (
 )
 from flask_prodready.health.checks import STATM, process_rss_bytes
 
-from .conftest import HealthApps, RedisServer, free_port
+from .conftest import AppDir, HealthApps, RedisServer, free_port
 
 linux_only = pytest.mark.skipif(not STATM.is_file(), reason="reads /proc/self/statm (Linux)")
 
@@ -161,3 +161,26 @@ def test_memory_check_explains_where_it_cannot_work(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr("flask_prodready.health.checks.STATM", Path("/nonexistent/statm"))
     with pytest.raises(SetupError, match="exists only on Linux"):
         memory_check(max_rss_mb=100)
+
+
+def test_the_error_store_check_against_a_real_redis_up_then_stopped(
+    app_dir: AppDir, redis_server: RedisServer
+) -> None:
+    from flask_prodready import ProdReady
+
+    app = app_dir.flask()
+    ProdReady(
+        app,
+        health_store_check=True,
+        health_cache_ttl=0,
+        error_store="redis",
+        error_store_url=redis_server.url,
+    )
+    client = app.test_client()
+    assert (
+        client.get("/healthz").get_json(force=True)["checks"]["error_store"][0]["status"] == "pass"
+    )
+    redis_server.stop()
+    ready = client.get("/readyz")
+    assert ready.status_code == 200, "non-critical: the app still takes traffic"
+    assert ready.get_json(force=True)["status"] == "warn"

@@ -161,7 +161,9 @@ def test_memory_store_stays_flat_after_100_000_errors() -> None:
     tracemalloc.stop()
     assert len(store.groups(limit=1000)) == 100
     assert all(len(store.occurrences(g.fingerprint)) <= 5 for g in store.groups(limit=1000))
-    assert after - before < 512 * 1024, f"memory grew by {after - before} bytes"
+    # Unbounded, 80 000 more occurrences would hold tens of MB; other tests' background
+    # threads allocate a little meanwhile, so the bound is generous.
+    assert after - before < 4 * 1024 * 1024, f"memory grew by {after - before} bytes"
 
 
 def test_sqlite_file_stays_bounded(tmp_path: Path) -> None:

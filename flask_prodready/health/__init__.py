@@ -26,7 +26,14 @@ from flask import Flask
 from flask_prodready.access import AccessPolicy
 from flask_prodready.exceptions import ConfigError, ConfigProblem, SetupError
 
-from .checks import disk_check, http_check, memory_check, redis_check, sqlalchemy_check
+from .checks import (
+    disk_check,
+    http_check,
+    memory_check,
+    redis_check,
+    sqlalchemy_check,
+    store_check,
+)
 from .registry import TAGS, CheckFunction, HealthCheck, HealthRegistry
 from .result import HEALTH_JSON, CheckOutcome, HealthReport, HealthResult, HealthStatus
 from .runner import HealthRunner, StartupTask
@@ -60,6 +67,7 @@ __all__ = [
     "redis_check",
     "register_check",
     "sqlalchemy_check",
+    "store_check",
 ]
 
 #: The key of the runner in ``get_state(app).components``.
@@ -92,6 +100,9 @@ def init_health(app: Flask, state: ProdReadyState) -> None:
         runner.add(
             "disk", disk_check(disk_path, min_free_mb=setting("PRODREADY_HEALTH_DISK_MIN_FREE_MB"))
         )
+    store = state.components.get("error_store")
+    if setting("PRODREADY_HEALTH_STORE_CHECK") and store is not None:
+        runner.add("error_store", store_check(store), critical=False)
     max_rss = setting("PRODREADY_HEALTH_MEMORY_MAX_RSS_MB")
     if max_rss > 0:
         runner.add("memory", memory_check(max_rss), tags=("live",))

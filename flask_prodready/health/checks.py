@@ -195,6 +195,24 @@ def disk_check(path: str | os.PathLike[str], *, min_free_mb: float = 100.0) -> C
     return check
 
 
+def store_check(store: Any) -> CheckFunction:
+    """A check that the extension's error store answers: one small read.
+
+    Non-critical by default when registered through ``PRODREADY_HEALTH_STORE_CHECK``: a
+    store that is down costs recorded errors, not the app's ability to serve.
+
+    :param store: the error store, e.g. ``get_state(app).components["error_store"]``.
+
+    .. versionadded:: 0.1
+    """
+
+    def check() -> HealthResult:
+        store.groups(limit=1)
+        return HealthResult(HealthStatus.PASS, output=type(store).__name__)
+
+    return check
+
+
 def memory_check(max_rss_mb: float) -> CheckFunction:
     """A check that fails when the process's resident memory (RSS) is above a limit.
 
