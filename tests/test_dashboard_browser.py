@@ -255,14 +255,21 @@ def test_screenshots(server: Server, browser: Any) -> None:
         server.get("/ok")
     server.get("/boom")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    shots = [
-        ("overview-light", "/_prod/", "light", {"width": 1200, "height": 900}),
-        ("overview-dark", "/_prod/", "dark", {"width": 1200, "height": 900}),
-        ("overview-phone", "/_prod/", "dark", {"width": 390, "height": 844}),
-        ("errors-light", "/_prod/errors", "light", {"width": 1200, "height": 600}),
-        ("requests-light", "/_prod/requests", "light", {"width": 1200, "height": 500}),
-        ("logs-phone", "/_prod/logs", "light", {"width": 390, "height": 844}),
-    ]
+    desktop, phone = {"width": 1200, "height": 900}, {"width": 390, "height": 844}
+    pages = {
+        "overview": "/_prod/",
+        "errors": "/_prod/errors",
+        "requests": "/_prod/requests",
+        "logs": "/_prod/logs",
+        "health": "/_prod/health",
+        "alerts": "/_prod/alerts",
+        "performance": "/_prod/performance",
+        "config": "/_prod/config",
+    }
+    # Every page light on a desktop and dark on a phone; the overview dark on a desktop too.
+    shots = [(f"{name}-light", path, "light", desktop) for name, path in pages.items()]
+    shots += [(f"{name}-phone", path, "dark", phone) for name, path in pages.items()]
+    shots.append(("overview-dark", "/_prod/", "dark", desktop))
     for name, path, scheme, viewport in shots:
         context = browser.new_context(color_scheme=scheme, viewport=viewport)
         page = context.new_page()
