@@ -108,7 +108,45 @@ def make_check(
     )
 
 
-class HealthRegistry:
+class CheckDecorator:
+    """The decorator form of ``add``, shared by :class:`HealthRegistry` and the runner.
+
+    .. versionadded:: 0.1
+    """
+
+    def add(
+        self,
+        name: str,
+        func: CheckFunction,
+        *,
+        critical: bool = True,
+        timeout: float | None = None,
+        tags: Iterable[str] = DEFAULT_TAGS,
+    ) -> HealthCheck:
+        """Register ``func`` as a check (implemented by the classes that use the mixin)."""
+        raise NotImplementedError
+
+    def check(
+        self,
+        name: str,
+        *,
+        critical: bool = True,
+        timeout: float | None = None,
+        tags: Iterable[str] = DEFAULT_TAGS,
+    ) -> Callable[[F], F]:
+        """Register the decorated function as a check; see :class:`HealthCheck`.
+
+        :raises SetupError: if a check of that name is already registered.
+        """
+
+        def decorator(func: F) -> F:
+            self.add(name, func, critical=critical, timeout=timeout, tags=tags)
+            return func
+
+        return decorator
+
+
+class HealthRegistry(CheckDecorator):
     """The checks registered on a :class:`~flask_prodready.ProdReady` object, for every app.
 
     ::
@@ -132,25 +170,6 @@ class HealthRegistry:
         self._checks: dict[str, HealthCheck] = {}
         self._lock = threading.Lock()
         self._runners: weakref.WeakSet[HealthRunner] = weakref.WeakSet()
-
-    def check(
-        self,
-        name: str,
-        *,
-        critical: bool = True,
-        timeout: float | None = None,
-        tags: Iterable[str] = DEFAULT_TAGS,
-    ) -> Callable[[F], F]:
-        """Register the decorated function as a check; see :class:`HealthCheck`.
-
-        :raises SetupError: if a check of that name is already registered.
-        """
-
-        def decorator(func: F) -> F:
-            self.add(name, func, critical=critical, timeout=timeout, tags=tags)
-            return func
-
-        return decorator
 
     def add(
         self,

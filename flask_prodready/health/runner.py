@@ -36,7 +36,14 @@ from flask_prodready.exceptions import SetupError
 from flask_prodready.redaction import redact, redact_url_passwords
 
 from ._pool import BoundedPool
-from .registry import DEFAULT_TAGS, CheckFunction, HealthCheck, HealthRegistry, make_check
+from .registry import (
+    DEFAULT_TAGS,
+    CheckDecorator,
+    CheckFunction,
+    HealthCheck,
+    HealthRegistry,
+    make_check,
+)
 from .result import CheckOutcome, HealthReport, HealthResult, HealthStatus, overall_status
 
 __all__ = ["DEFAULT_CACHE_TTL", "DEFAULT_TIMEOUT", "HealthRunner", "StartupTask"]
@@ -125,7 +132,7 @@ class StartupTask:
         return f"<StartupTask {self.name!r} {self._state}>"
 
 
-class HealthRunner:
+class HealthRunner(CheckDecorator):
     """Runs one app's health checks: the public object behind the health endpoints.
 
     ``init_app`` creates one per app and stores it in the app's state; get it with
@@ -178,25 +185,6 @@ class HealthRunner:
         _track(self)
 
     # -- registering -----------------------------------------------------------------------
-
-    def check(
-        self,
-        name: str,
-        *,
-        critical: bool = True,
-        timeout: float | None = None,
-        tags: Iterable[str] = DEFAULT_TAGS,
-    ) -> Callable[[F], F]:
-        """Register the decorated function as a check of this app only.
-
-        :raises SetupError: if the name is taken.
-        """
-
-        def decorator(func: F) -> F:
-            self.add(name, func, critical=critical, timeout=timeout, tags=tags)
-            return func
-
-        return decorator
 
     def add(
         self,
