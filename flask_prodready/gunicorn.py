@@ -86,12 +86,15 @@ class Worker(Protocol):
 
 
 def on_starting(server: Server) -> None:
-    """gunicorn hook: prepare the multiprocess metrics directory, in the master.
+    """gunicorn hook: prepare the multiprocess metrics directory, in the master, and send
+    the master's own log lines (``Booting worker``, ``Handling signal``…) through the same
+    JSON sink as the workers'.
 
     :param server: gunicorn's arbiter.
 
     .. versionadded:: 0.1
     """
+    _json_master_logs()
     _prepare_multiprocess_dir(server)
 
 
@@ -124,6 +127,14 @@ def on_exit(server: Server) -> None:
     .. versionadded:: 0.1
     """
     _remove_temporary_dir(server)
+
+
+def _json_master_logs() -> None:
+    # With preload_app the app's init_app already set logging up; otherwise the master
+    # never loads the app, so its lines would stay gunicorn's plain text.
+    from . import logs
+
+    logs.install_defaults()
 
 
 def _prepare_multiprocess_dir(server: Server) -> None:

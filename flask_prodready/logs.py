@@ -619,6 +619,29 @@ def send_to_stderr() -> None:
             _installed.sink.destination = "stderr"
 
 
+def install_defaults() -> None:
+    """Install the sink with the default settings (JSON lines on stdout, INFO), once.
+
+    For processes that log before any app is set up, such as the gunicorn master; the
+    ``PRODREADY_LOG_FORMAT`` and ``PRODREADY_LOG_LEVEL`` environment variables (``FLASK_``
+    prefix) are honoured. Does nothing when logging is set up already.
+    """
+    from .settings import SETTINGS
+
+    if _installed is not None:
+        return
+    settings = {setting.name: setting.default for setting in SETTINGS}
+    for name in ("PRODREADY_LOG_FORMAT", "PRODREADY_LOG_LEVEL"):
+        value = os.environ.get(f"FLASK_{name}")
+        if value:
+            settings[name] = value.strip().lower() if name.endswith("FORMAT") else value.upper()
+    if settings["PRODREADY_LOG_FORMAT"] not in ("auto", "json", "pretty"):
+        settings["PRODREADY_LOG_FORMAT"] = "json"
+    if str(settings["PRODREADY_LOG_LEVEL"]).upper() not in LEVELS:
+        settings["PRODREADY_LOG_LEVEL"] = "INFO"
+    _install(settings, "production")
+
+
 def uninstall() -> None:
     """Remove the sink that ``init_app`` installed, if any (see ``testing.reset_logging``)."""
     global _installed, _stdout_reserved

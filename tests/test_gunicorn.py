@@ -142,3 +142,28 @@ def test_when_ready_warns_without_multiprocess_mode() -> None:
     assert result.returncode == 0, result.stderr
     assert "warning" in result.stdout
     assert "each worker answers /metrics with its own numbers" in result.stdout
+
+
+def test_on_starting_sends_the_masters_lines_through_the_json_sink(tmp_path: Path) -> None:
+    import json
+
+    script = textwrap.dedent(
+        """
+        import logging, os, sys
+        from types import SimpleNamespace
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = sys.argv[1]
+        from flask_prodready import gunicorn as hooks
+        log = SimpleNamespace(info=lambda *a: None, warning=lambda *a: None)
+        hooks.on_starting(SimpleNamespace(log=log))
+        logging.getLogger("gunicorn.error").info("Booting worker with pid: %s", 4242)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "metrics")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    (line,) = [json.loads(text) for text in result.stdout.splitlines()]
+    assert (line["logger"], line["message"]) == ("gunicorn.error", "Booting worker with pid: 4242")
