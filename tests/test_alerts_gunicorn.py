@@ -6,7 +6,6 @@ import contextlib
 import os
 import signal
 import sqlite3
-import subprocess
 import sys
 import textwrap
 import time
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import free_port
+from .conftest import free_port, running, wait_for
 from .test_alerts import Receiver
 
 REPO = Path(__file__).resolve().parent.parent
@@ -84,37 +83,28 @@ def test_three_workers_send_one_notification_and_hand_over_the_lease(
         "FLASK_PRODREADY_LOG_DESTINATION": str(tmp_path / "app.log"),
     }
     command = [sys.executable, "-m", "gunicorn", "-w", "3", "-b", f"127.0.0.1:{port}", "wsgi:app"]
-    process = subprocess.Popen(command, cwd=tmp_path, env=env, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/readyz"
-    try:
-        deadline = time.monotonic() + 30
-        while not receiver.bodies:
-            assert process.poll() is None, "gunicorn exited"
-            assert time.monotonic() < deadline, "no notification in 30 s"
-            for _ in range(6):  # probes reach every worker, so each knows the check fails
-                with contextlib.suppress(OSError):
-                    poke(url)
-            time.sleep(0.2)
+    log = tmp_path / "gunicorn.log"
+
+    def notified() -> bool | None:
+        for _ in range(6):  # probes reach every worker, so each knows the check fails
+            with contextlib.suppress(OSError):
+                poke(url)
+        return True if receiver.bodies else None
+
+    def taken_over() -> int | None:
+        for _ in range(6):
+            poke(url)
+        new_holder = lease_holder_pid(store)
+        return new_holder if new_holder not in (None, holder) else None
+
+    with running(command, log=log, env=env, cwd=tmp_path) as process:
+        wait_for(notified, what="a notification", process=process, log=log)
         holder = lease_holder_pid(store)
         assert holder is not None
         time.sleep(2)  # several more evaluation rounds, by one worker only
         assert [b["state"] for b in receiver.bodies] == ["firing"]
         os.kill(holder, signal.SIGKILL)
-        deadline = time.monotonic() + 15
-        while True:
-            for _ in range(6):
-                poke(url)
-            new_holder = lease_holder_pid(store)
-            if new_holder not in (None, holder):
-                break
-            assert time.monotonic() < deadline, "no worker took the lease over"
-            time.sleep(0.3)
+        wait_for(taken_over, what="another worker to take the lease over", timeout=15, log=log)
         time.sleep(1.5)
         assert [b["state"] for b in receiver.bodies] == ["firing"], "no repeat after takeover"
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 import textwrap
 import time
@@ -18,7 +16,7 @@ import pytest
 from flask_prodready import get_state
 from flask_prodready.store import SQLiteErrorStore
 
-from .conftest import AppDir, RedisServer, free_port
+from .conftest import AppDir, RedisServer, free_port, running, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -58,32 +56,19 @@ def test_four_gunicorn_workers_share_one_sqlite_store_without_losing_errors(
         "FLASK_PRODREADY_LOG_DESTINATION": str(tmp_path / "app.log"),
     }
     command = [sys.executable, "-m", "gunicorn", "-w", "4", "-b", f"127.0.0.1:{port}", "wsgi:app"]
-    process = subprocess.Popen(command, cwd=tmp_path, env=env, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while get_status_or_none(f"http://127.0.0.1:{port}/boom") is None:
-            assert process.poll() is None, "gunicorn exited"
-            assert time.monotonic() < deadline, "gunicorn did not start in 30 s"
-            time.sleep(0.1)
+    log = tmp_path / "gunicorn.log"
+    url = f"http://127.0.0.1:{port}/boom"
+    with running(command, log=log, env=env, cwd=tmp_path) as process:
+        wait_for(lambda: get_status(url), what="gunicorn to serve", process=process, log=log)
         with ThreadPoolExecutor(16) as pool:
-            statuses = list(pool.map(get_status, [f"http://127.0.0.1:{port}/boom"] * 200))
+            statuses = list(pool.map(get_status, [url] * 200))
         assert set(statuses) == {500}
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=20)
     store = SQLiteErrorStore(store_path)
     (group,) = store.groups()
     assert group.count == 201, "the start-up probe and the 200 requests, none lost"
     pids = {o.pid for o in store.occurrences(group.fingerprint)}
     assert pids, "occurrences name their worker"
     store.close()
-
-
-def get_status_or_none(url: str) -> int | None:
-    try:
-        return get_status(url)
-    except OSError:
-        return None
 
 
 def test_requests_keep_answering_when_redis_dies_mid_run(
