@@ -7,8 +7,8 @@ app: the id header is added in ``start_response``, whatever produced the respons
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
+from time import perf_counter as _perf_counter
 from typing import TYPE_CHECKING, Any, Protocol
 
 from flask import Flask, got_request_exception, request
@@ -38,75 +38,124 @@ class Observer(Protocol):
     def end(self, environ: WSGIEnvironment, status: int, req: Any, token: object) -> None: ...
 
 
+class Around(Protocol):
+    """Runs the app itself for the requests it wants (the profiler).
+
+    The middleware offers it a request that carries ``environ_key``, and every request once
+    the ``perf_counter`` time reaches ``look_after`` (for work armed elsewhere); all other
+    requests skip it for the price of a dictionary lookup.
+    """
+
+    environ_key: str
+    look_after: float
+
+    def run(
+        self, environ: WSGIEnvironment, start_response: StartResponse, wsgi_app: WSGIApplication
+    ) -> Iterable[bytes]: ...
+
+
+class RequestIds(Protocol):
+    """Gives each request its id (and binds it) before the app; unbinds it after."""
+
+    def bind(self, environ: WSGIEnvironment) -> tuple[str, object]: ...
+
+    def unbind(self, token: object) -> None: ...
+
+
 # (environ, status, response headers, the app's request object if any, start time)
 AccessWriter = Callable[["WSGIEnvironment", int, Headers | None, Any, float], None]
 
 
 class RequestMiddleware:
-    """Wraps a WSGI app: request context around it, id header and access line after it."""
+    """Wraps a WSGI app: request context around it, id header and access line after it.
+
+    Every request pays for this code, so it is written for speed: no work for a part that
+    is off, no allocation it can avoid, and parts reached through attributes set once.
+    """
 
     def __init__(self, wsgi_app: WSGIApplication) -> None:
         self.wsgi_app = wsgi_app
-        #: Bound in order before the app, unbound in reverse after it.
+        #: Binds the request id first, and names the response header that carries it.
+        self.request_ids: RequestIds | None = None
+        self.request_id_header = ""
+        #: Bound in order after the request id, unbound in reverse after the app.
         self.binders: list[Binder] = []
-        #: ``(header name, value getter)`` added to every response, e.g. the request id.
-        self.response_header: tuple[str, Callable[[], str | None]] | None = None
         self.access: AccessWriter | None = None
         self.observers: list[Observer] = []
-        #: Runs the app for a request instead of a plain call (the profiler), if set.
-        self.around: Callable[[Any, Any, Any], Iterable[bytes]] | None = None
+        #: Runs the app for the requests it wants instead of a plain call (the profiler).
+        self.around: Around | None = None
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        started = time.perf_counter()
-        watching = [(o, o.begin(environ)) for o in self.observers]
-        tokens = [binder.bind(environ) for binder in self.binders]
-        extra_header = None
-        if self.response_header is not None:
-            name, getter = self.response_header
-            value = getter()
-            if value is not None:
-                extra_header = (name, value)
-        seen: list[Any] = []
+        started = _perf_counter()
+        observers = self.observers
+        watching = [o.begin(environ) for o in observers] if observers else None
+        ids = self.request_ids
+        id_header: tuple[str, str] | None = None
+        id_token: object = None
+        if ids is not None:
+            rid, id_token = ids.bind(environ)
+            id_header = (self.request_id_header, rid)
+        binders = self.binders
+        tokens = [binder.bind(environ) for binder in binders] if binders else None
+        status_line: str | None = None
+        response_headers: Headers | None = None
+        req: Any = None
 
         def start(status: str, headers: Headers, exc_info: Any = None) -> Any:
-            if extra_header is not None:
-                lowered = extra_header[0].lower()
-                if any(k.lower() == lowered for k, _ in headers):
-                    headers[:] = [(k, v) for k, v in headers if k.lower() != lowered]
-                headers.append(extra_header)
+            nonlocal status_line, response_headers, req
+            if id_header is not None:
+                lowered = id_header[0].lower()
+                for name, _ in headers:
+                    if name.lower() == lowered:
+                        headers[:] = [(k, v) for k, v in headers if k.lower() != lowered]
+                        break
+                headers.append(id_header)
             # Flask clears environ["werkzeug.request"] when the request context ends, and
             # start_response runs before that: keep the request for the route template.
-            seen[:] = (status, headers, environ.get("werkzeug.request"))
+            status_line, response_headers = status, headers
+            req = environ.get("werkzeug.request")
             return start_response(status, headers, exc_info)
 
+        around = self.around
         try:
-            if self.around is None:
-                iterable = self.wsgi_app(environ, start)
+            if around is not None and (
+                around.environ_key in environ or started >= around.look_after
+            ):
+                iterable = around.run(environ, start, self.wsgi_app)
             else:
-                iterable = self.around(environ, start, self.wsgi_app)
+                iterable = self.wsgi_app(environ, start)
         except BaseException:
             # Only when the app propagates errors (testing); the server then answers 500.
             req = environ.get("werkzeug.request") or environ.get(_FAILED_REQUEST)
             if self.access is not None:
                 self.access(environ, 500, None, req, started)
-            self._unbind(tokens)
-            for observer, token in watching:
-                observer.end(environ, 500, req, token)
+            self._after(environ, 500, req, id_token, tokens, watching)
             raise
-        status = int(seen[0][:3]) if seen else 500
-        req = seen[2] if seen else None
+        status = 500 if status_line is None else int(status_line[:3])
         try:
-            if self.access is not None and seen:
-                self.access(environ, status, seen[1], req, started)
+            if self.access is not None and status_line is not None:
+                self.access(environ, status, response_headers, req, started)
         finally:
-            self._unbind(tokens)
-            for observer, token in watching:
-                observer.end(environ, status, req, token)
+            self._after(environ, status, req, id_token, tokens, watching)
         return iterable
 
-    def _unbind(self, tokens: list[object]) -> None:
-        for binder, token in zip(reversed(self.binders), reversed(tokens), strict=True):
-            binder.unbind(token)
+    def _after(
+        self,
+        environ: WSGIEnvironment,
+        status: int,
+        req: Any,
+        id_token: object,
+        tokens: list[object] | None,
+        watching: list[object] | None,
+    ) -> None:
+        if tokens is not None:
+            for binder, token in zip(reversed(self.binders), reversed(tokens), strict=True):
+                binder.unbind(token)
+        if self.request_ids is not None:
+            self.request_ids.unbind(id_token)
+        if watching is not None:
+            for observer, token in zip(self.observers, watching, strict=True):
+                observer.end(environ, status, req, token)
 
 
 def _remember_request(sender: Any, exception: BaseException, **extra: Any) -> None:

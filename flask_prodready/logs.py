@@ -39,7 +39,8 @@ from loguru import logger
 
 from ._wsgi import middleware
 from .redaction import REDACTED, is_secret_key, redact, redact_url_passwords
-from .request_id import current_trace, request_id
+from .request_id import _request_id as _request_id_var
+from .request_id import _trace as _trace_var
 
 __all__ = [
     "ACCESS_LOGGER",
@@ -734,6 +735,9 @@ class _AccessLog:
     extra_fields: list[Callable[[], dict[str, Any] | None]] = field(default_factory=list)
     #: The latest slow requests, newest first, for the dashboard.
     slow: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=100))
+    #: Derived from ``skip_paths``: the paths skipped, and the prefixes of those below them.
+    _exact: frozenset[str] = field(init=False)
+    _below: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         exact = frozenset(p.rstrip("/") or "/" for p in self.skip_paths)
@@ -741,13 +745,7 @@ class _AccessLog:
         object.__setattr__(self, "_below", tuple(p.rstrip("/") + "/" for p in self.skip_paths))
 
     def skips(self, path: str) -> bool:
-        return path in self._exact or path.startswith(self._below)  # type: ignore[attr-defined]
-
-    def client_address(self, environ: Mapping[str, Any]) -> str | None:
-        # With PRODREADY_TRUSTED_PROXIES, werkzeug's ProxyFix around every middleware has
-        # already put the client's address here, the same one the app and metrics see.
-        address = environ.get("REMOTE_ADDR")
-        return str(address) if address is not None else None
+        return path in self._exact or path.startswith(self._below)
 
 
 def init_logs(app: Flask, state: Any) -> None:
@@ -810,43 +808,89 @@ def _log_access(
     and reaches :func:`~flask_prodready.testing.capture_logs` all the same.
     """
     installed = _installed
-    path = req.path if req is not None else _decode_path(environ)
-    if installed is None or access.skips(path):
+    if req is not None:
+        path = req.path
+        rule = req.url_rule
+    else:
+        path = _decode_path(environ)
+        rule = None
+    if installed is None or path in access._exact or path.startswith(access._below):
         return
-    if installed.levels.threshold(ACCESS_LOGGER) > _ACCESS_LEVEL_NO:
+    threshold = installed.levels._cache.get(ACCESS_LOGGER)
+    if threshold is None:
+        threshold = installed.levels.threshold(ACCESS_LOGGER)
+    if threshold > _ACCESS_LEVEL_NO:
         return
-    rule = req.url_rule if req is not None else None
+    stamp = _time()
+    second = int(stamp)
+    cached_second, prefix = _second_cache
+    if second != cached_second:
+        prefix = _utc_timestamp_of(stamp)[:19]
     method = environ.get("REQUEST_METHOD", "")
-    trace = current_trace()
-    payload: dict[str, Any] = {
-        "ts": _utc_timestamp_of(time.time()),
-        "level": _ACCESS_LEVEL,
-        "logger": ACCESS_LOGGER,
-        "message": f"{method} {path} {status}",
-        "request_id": request_id(),
-    }
-    if trace is not None:
-        payload["trace_id"] = trace.trace_id
-        payload["span_id"] = trace.span_id
-    payload["module"] = _ACCESS_MODULE
-    payload["function"] = _ACCESS_FUNCTION
-    payload["line"] = _ACCESS_LINE
-    payload["process"] = _process_id
-    payload["thread"] = threading.get_ident()
-    payload["method"] = method
-    payload["route"] = rule.rule if rule is not None else "<unmatched>"
-    payload["path"] = path
-    payload["status"] = status
-    payload["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
-    payload["bytes"] = _content_length(headers)
-    payload["remote_addr"] = access.client_address(environ)
-    payload["user_agent"] = environ.get("HTTP_USER_AGENT")
-    for add_fields in access.extra_fields:
-        extra = add_fields()
-        if extra:
-            payload.update(extra)
-    for listener in _access_listeners:
-        listener(payload)
+    size = None
+    if headers is not None:
+        for name, value in headers:
+            if name.lower() == "content-length":
+                try:
+                    size = int(value)
+                except ValueError:
+                    size = None
+                break
+    address = environ.get("REMOTE_ADDR")
+    trace = _trace_var.get()
+    # One dict display (not item by item): this runs for every request.
+    if trace is None:
+        payload: dict[str, Any] = {
+            "ts": f"{prefix}.{int((stamp - second) * 1000):03d}Z",
+            "level": _ACCESS_LEVEL,
+            "logger": ACCESS_LOGGER,
+            "message": f"{method} {path} {status}",
+            "request_id": _request_id_var.get(),
+            "module": _ACCESS_MODULE,
+            "function": _ACCESS_FUNCTION,
+            "line": _ACCESS_LINE,
+            "process": _process_id,
+            "thread": _get_ident(),
+            "method": method,
+            "route": "<unmatched>" if rule is None else rule.rule,
+            "path": path,
+            "status": status,
+            "duration_ms": round((_perf_counter() - started) * 1000, 3),
+            "bytes": size,
+            "remote_addr": address if address is None or type(address) is str else str(address),
+            "user_agent": environ.get("HTTP_USER_AGENT"),
+        }
+    else:
+        payload = {
+            "ts": f"{prefix}.{int((stamp - second) * 1000):03d}Z",
+            "level": _ACCESS_LEVEL,
+            "logger": ACCESS_LOGGER,
+            "message": f"{method} {path} {status}",
+            "request_id": _request_id_var.get(),
+            "trace_id": trace.trace_id,
+            "span_id": trace.span_id,
+            "module": _ACCESS_MODULE,
+            "function": _ACCESS_FUNCTION,
+            "line": _ACCESS_LINE,
+            "process": _process_id,
+            "thread": _get_ident(),
+            "method": method,
+            "route": "<unmatched>" if rule is None else rule.rule,
+            "path": path,
+            "status": status,
+            "duration_ms": round((_perf_counter() - started) * 1000, 3),
+            "bytes": size,
+            "remote_addr": address if address is None or type(address) is str else str(address),
+            "user_agent": environ.get("HTTP_USER_AGENT"),
+        }
+    if access.extra_fields:
+        for add_fields in access.extra_fields:
+            extra = add_fields()
+            if extra:
+                payload.update(extra)
+    if _access_listeners:
+        for listener in _access_listeners:
+            listener(payload)
     installed.sink.write_payload(payload)
     if access.slow_ms and payload["duration_ms"] > access.slow_ms:
         _log_slow(access, payload)
@@ -896,6 +940,9 @@ def _content_length(headers: list[tuple[str, str]] | None) -> int | None:
 
 
 _ACCESS_LEVEL_NO = 20
+_time = time.time
+_perf_counter = time.perf_counter
+_get_ident = threading.get_ident
 
 
 @contextmanager

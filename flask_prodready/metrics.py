@@ -36,10 +36,13 @@ from __future__ import annotations
 import glob
 import json
 import logging
+import math
 import os
 import platform
 import threading
 import time
+from bisect import bisect_left
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from http import HTTPStatus
 from importlib import metadata
@@ -125,6 +128,11 @@ ALERT_FIRING: Final = "prodready_alert_firing"
 #: Info gauge (always 1) labelled ``app``, ``version``, ``prodready_version``, ``python_version``.
 APP_INFO: Final = "prodready_app_info"
 
+#: What one request does to its series: add to the duration sum, the duration bucket
+#: bounds and their adders (one call per request, found by bisection), add to the count.
+_ChildUpdates = tuple[
+    Callable[[float], None], list[float], list[Callable[[float], None]], Callable[[float], None]
+]
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"})
 _REQUEST_LABELS = ("method", "route", "status")
 _MAX_LABEL_LENGTH = 200
@@ -218,7 +226,7 @@ class Metrics:
         )
         self._excluded_exact = frozenset(self.excluded_paths)
         self._excluded_prefixes = tuple(p + "/" for p in self.excluded_paths if p != "/")
-        self._children: dict[tuple[str, str, int], tuple[Histogram, Counter]] = {}
+        self._children: dict[tuple[str, str, int], _ChildUpdates] = {}
         self._sample_lock = threading.Lock()
         self._next_sample_at = 0.0
         self._define(app_name, app_version, max_label_values)
@@ -243,10 +251,10 @@ class Metrics:
         )
         # One process: a plain counter read at scrape time costs less per request than the
         # gauge's locked inc/dec. Several processes need the gauge's shared files.
-        self._in_flight_count = [0]
-        self._in_flight_lock = threading.Lock()
+        # (A deque's append and pop are atomic: one mark per request being handled.)
+        self._in_flight_marks: deque[None] = deque()
         if self.multiprocess_dir is None:
-            self._in_flight.set_function(lambda: self._in_flight_count[0])
+            self._in_flight.set_function(lambda: len(self._in_flight_marks))
         self._exceptions = Counter(
             EXCEPTIONS, "Exceptions that escaped the views, by type", ("type",), registry=registry
         )
@@ -492,8 +500,7 @@ class Metrics:
         if self.clock() >= self._next_sample_at:
             self._sample_in_request()
         if self.multiprocess_dir is None:
-            with self._in_flight_lock:
-                self._in_flight_count[0] += 1
+            self._in_flight_marks.append(None)
         else:
             self._in_flight.inc()
         started: float = self.timer()
@@ -503,10 +510,9 @@ class Metrics:
         """After the app: observe the duration by method, route template and status."""
         if started is None:
             return
-        elapsed = self.timer() - float(started)  # type: ignore[arg-type]
+        elapsed = self.timer() - started  # type: ignore[operator]
         if self.multiprocess_dir is None:
-            with self._in_flight_lock:
-                self._in_flight_count[0] -= 1
+            self._in_flight_marks.pop()
         else:
             self._in_flight.dec()
         method = environ.get("REQUEST_METHOD", "GET")
@@ -514,13 +520,28 @@ class Metrics:
             method = OTHER
         rule = getattr(req, "url_rule", None)
         key = (method, UNMATCHED if rule is None else rule.rule, status)
-        children = self._children.get(key)
-        if children is None:
-            labels = (key[0], key[1], str(status))
-            children = (self._duration.labels(*labels), self._requests.labels(*labels))
-            self._children[key] = children
-        children[0].observe(elapsed if elapsed > 0 else 0.0)
-        children[1].inc()
+        updates = self._children.get(key)
+        if updates is None:
+            updates = self._children[key] = self._updates(key)
+        add_to_sum, upper_bounds, bucket_adds, add_to_count = updates
+        if elapsed < 0.0:
+            elapsed = 0.0
+        add_to_sum(elapsed)
+        bucket_adds[bisect_left(upper_bounds, elapsed)](1.0)
+        add_to_count(1.0)
+
+    def _updates(self, key: tuple[str, str, int]) -> _ChildUpdates:
+        """How one request updates the series of ``key``: what ``observe`` and ``inc`` do,
+        without their checks (a second each per request, the labels being fixed here)."""
+        labels = (key[0], key[1], str(key[2]))
+        duration = self._duration.labels(*labels)
+        requests = self._requests.labels(*labels)
+        try:
+            bounds: list[float] = list(duration._upper_bounds)
+            buckets = [bucket.inc for bucket in duration._buckets]
+            return (duration._sum.inc, bounds, buckets, requests._value.inc)
+        except AttributeError:  # a prometheus_client without these internals: its own API
+            return (duration.observe, [math.inf], [lambda amount: None], requests.inc)
 
     def _count_unhandled(self, sender: Any, exception: BaseException, **extra: Any) -> None:
         """``got_request_exception``: an exception no error handler answered."""

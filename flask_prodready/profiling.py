@@ -19,6 +19,7 @@ import cProfile
 import hmac
 import ipaddress
 import json
+import math
 import pstats
 import time
 from collections.abc import Iterable
@@ -71,8 +72,11 @@ class ProfileCapture:
     #: Set by init_profiling: the app's URL map and store, for armed profiling.
     url_map: Any = None
     store: Any = None
+    #: The shared middleware offers this wrapper every request from this ``perf_counter``
+    #: time on (to look for armed profiling), before it only those with the header.
+    look_after = -math.inf
     _armed: dict[str, Any] | None = None
-    _armed_checked = 0.0
+    _armed_checked = -math.inf
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         """Serve a request as a WSGI app of its own."""
@@ -104,13 +108,15 @@ class ProfileCapture:
 
     def _take_armed(self, environ: WSGIEnvironment) -> bool:
         """True when the dashboard armed profiling for this request's route (and counts it)."""
-        now = time.monotonic()
+        now = time.perf_counter()
         if now - self._armed_checked >= _ARM_REFRESH:
             self._armed_checked = now
             self._armed = _read_armed(self.store)
         armed = self._armed
         if not armed or self.url_map is None:
+            self.look_after = self._armed_checked + _ARM_REFRESH
             return False
+        self.look_after = -math.inf
         try:
             rule, _ = self.url_map.bind_to_environ(environ).match(return_rule=True)
         except Exception:  # no route: a 404 or 405 is not the route asked for
@@ -211,7 +217,7 @@ def arm(app: Flask, route: str, count: int) -> None:
     if capture.store is None:
         raise KeyError("arming needs the error store (PRODREADY_ERROR_STORE)")
     capture.store.set_value(_ARMED_KEY, json.dumps({"route": route, "remaining": count}))
-    capture._armed_checked = 0.0
+    capture._armed_checked = capture.look_after = -math.inf
 
 
 def armed(app: Flask) -> dict[str, Any] | None:
@@ -269,5 +275,5 @@ def init_profiling(app: Flask, state: Any) -> None:
     capture.url_map = app.url_map
     capture.store = state.components.get("error_store")
     # Inside the shared middleware: no WSGI layer of its own, and the request id is bound.
-    middleware(app, state).around = capture.run
+    middleware(app, state).around = capture
     state.components["profiling"] = capture

@@ -18,7 +18,7 @@ import random
 import re
 import secrets
 from collections.abc import Callable
-from contextvars import ContextVar, Token, copy_context
+from contextvars import ContextVar, copy_context
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
@@ -242,8 +242,8 @@ def init_request_id(app: Flask, state: Any) -> None:
     # Process-wide and idempotent, like loguru's logger itself.
     logger.configure(patcher=add_request_context)  # type: ignore[arg-type]
     wsgi = middleware(app, state)
-    wsgi.binders.insert(0, _Binder(config))
-    wsgi.response_header = (config.header, _request_id.get)
+    wsgi.request_ids = _Binder(config)
+    wsgi.request_id_header = config.header
 
     if not issubclass(app.app_ctx_globals_class, _RequestIdGlobals):
         # A read-through attribute costs nothing per request, unlike a before_request hook,
@@ -280,38 +280,41 @@ class _Binder:
         self.trust_incoming = config.trust_incoming
         self.environ_key = config.environ_key
 
-    def bind(self, environ: dict[str, Any]) -> object:
+    def bind(self, environ: dict[str, Any]) -> tuple[str, object]:
         incoming = environ.get(self.environ_key) if self.trust_incoming else None
-        rejected = None
         if incoming is not None and is_valid_request_id(incoming):
             rid = incoming
         else:
-            rid = new_request_id()
-            rejected = incoming
-        traceparent = environ.get(_TRACEPARENT_KEY)
-        trace = None
-        if traceparent is not None:
-            parsed = parse_traceparent(traceparent)
-            if parsed is not None:
-                trace_id, parent, flags = parsed
-                trace = TraceContext(trace_id, secrets.token_hex(8), parent, flags)
-        tokens = (_request_id.set(rid), _trace.set(trace))
-        if rejected is not None:
+            rid = f"{_random_bits(128):032x}"  # new_request_id(), without a call per request
+        id_token = _request_id.set(rid)
+        if incoming is not None and rid is not incoming:
             # Escaped and cut short: the raw value may hold CR/LF or megabytes.
             logger.debug(
                 "replaced an invalid incoming request id {shown} ({length} characters)",
-                shown=ascii(rejected[:24]) + ("..." if len(rejected) > 24 else ""),
-                length=len(rejected),
+                shown=ascii(incoming[:24]) + ("..." if len(incoming) > 24 else ""),
+                length=len(incoming),
             )
-        return tokens
+        traceparent = environ.get(_TRACEPARENT_KEY)
+        if traceparent is None:
+            # Most requests come without one: no trace to bind, unless one is bound already
+            # (an app called from inside another request), which must not show through.
+            if _trace.get() is None:
+                return rid, id_token
+            return rid, (id_token, _trace.set(None))
+        trace = None
+        parsed = parse_traceparent(traceparent)
+        if parsed is not None:
+            trace_id, parent, flags = parsed
+            trace = TraceContext(trace_id, secrets.token_hex(8), parent, flags)
+        return rid, (id_token, _trace.set(trace))
 
     def unbind(self, tokens: object) -> None:
-        id_token: Token[str | None]
-        trace_token: Token[TraceContext | None]
-        id_token, trace_token = tokens  # type: ignore[misc]
         try:
-            _trace.reset(trace_token)
-            _request_id.reset(id_token)
+            if type(tokens) is tuple:
+                _trace.reset(tokens[1])
+                _request_id.reset(tokens[0])
+            else:
+                _request_id.reset(tokens)  # type: ignore[arg-type]
         except ValueError:  # reset in another context than it was set in
             _trace.set(None)
             _request_id.set(None)
