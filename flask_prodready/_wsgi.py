@@ -131,7 +131,10 @@ class RequestMiddleware:
                 self.access(environ, 500, None, req, started)
             self._after(environ, 500, req, id_token, tokens, watching)
             raise
-        status = 500 if status_line is None else int(status_line[:3])
+        if status_line is None:
+            status = 500
+        else:
+            status = _STATUS_CODES.get(status_line) or _status_code(status_line)
         try:
             if self.access is not None and status_line is not None:
                 self.access(environ, status, response_headers, req, started)
@@ -149,13 +152,26 @@ class RequestMiddleware:
         watching: list[object] | None,
     ) -> None:
         if tokens is not None:
-            for binder, token in zip(reversed(self.binders), reversed(tokens), strict=True):
-                binder.unbind(token)
+            binders = self.binders
+            for index in range(len(tokens) - 1, -1, -1):
+                binders[index].unbind(tokens[index])
         if self.request_ids is not None:
             self.request_ids.unbind(id_token)
         if watching is not None:
-            for observer, token in zip(self.observers, watching, strict=True):
-                observer.end(environ, status, req, token)
+            observers = self.observers
+            for index in range(len(watching)):
+                observers[index].end(environ, status, req, watching[index])
+
+
+#: Status lines seen, and their codes: a lookup costs less than parsing for every request.
+_STATUS_CODES: dict[str, int] = {}
+
+
+def _status_code(status_line: str) -> int:
+    code = int(status_line[:3])
+    if len(_STATUS_CODES) < 1000:
+        _STATUS_CODES[status_line] = code
+    return code
 
 
 def _remember_request(sender: Any, exception: BaseException, **extra: Any) -> None:

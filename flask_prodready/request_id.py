@@ -58,6 +58,7 @@ _request_id: ContextVar[str | None] = ContextVar("prodready_request_id", default
 _trace: ContextVar[TraceContext | None] = ContextVar("prodready_trace", default=None)
 
 _random_bits = random.getrandbits
+_BIT_128 = 1 << 128
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -107,7 +108,8 @@ def new_request_id() -> str:
 
     .. versionadded:: 0.1
     """
-    return f"{_random_bits(128):032x}"
+    # 1 << 128 added makes every id 32 digits long after "0x1"; cheaper than a format spec.
+    return hex(_random_bits(128) | _BIT_128)[3:]
 
 
 def parse_traceparent(value: str | None) -> tuple[str, str, str] | None:
@@ -285,7 +287,7 @@ class _Binder:
         if incoming is not None and is_valid_request_id(incoming):
             rid = incoming
         else:
-            rid = f"{_random_bits(128):032x}"  # new_request_id(), without a call per request
+            rid = hex(_random_bits(128) | _BIT_128)[3:]  # new_request_id(), inlined
         id_token = _request_id.set(rid)
         if incoming is not None and rid is not incoming:
             # Escaped and cut short: the raw value may hold CR/LF or megabytes.
