@@ -216,6 +216,9 @@ app = bare() if os.environ["BENCH_VARIANT"] == "flask" else prodready(log_destin
 """
 
 
+GUNICORN_CONF = "from flask_prodready.gunicorn import child_exit, on_exit, on_starting, when_ready\n"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -227,12 +230,17 @@ def under_gunicorn(variant: str, seconds: int, connections: int) -> dict[str, An
     """wrk against 2 gunicorn workers serving ``variant``: requests/s and p99 latency."""
     folder = Path(tempfile.mkdtemp(prefix="bench-gunicorn-"))
     (folder / "wsgi_bench.py").write_text(textwrap.dedent(WSGI.format(repo=str(REPO))))
+    # The documented deployment: our hooks, so metrics add up over the workers (files in
+    # PROMETHEUS_MULTIPROC_DIR), for both variants alike.
+    (folder / "gunicorn.conf.py").write_text(GUNICORN_CONF)
     port = free_port()
     env = {**os.environ, "BENCH_VARIANT": variant, "PYTHONPATH": str(folder)}
     command = [
         sys.executable,
         "-m",
         "gunicorn",
+        "-c",
+        "gunicorn.conf.py",
         "-w",
         "2",
         "-b",

@@ -57,6 +57,9 @@ class Around(Protocol):
 class RequestIds(Protocol):
     """Gives each request its id (and binds it) before the app; unbinds it after."""
 
+    #: How many log lines to keep per request for recorded errors (0: none).
+    breadcrumbs: int
+
     def bind(self, environ: WSGIEnvironment) -> tuple[str, object]: ...
 
     def unbind(self, token: object) -> None: ...
@@ -77,13 +80,22 @@ class RequestMiddleware:
         self.wsgi_app = wsgi_app
         #: Binds the request id first, and names the response header that carries it.
         self.request_ids: RequestIds | None = None
-        self.request_id_header = ""
+        self._request_id_header = self._request_id_header_lower = ""
         #: Bound in order after the request id, unbound in reverse after the app.
         self.binders: list[Binder] = []
         self.access: AccessWriter | None = None
         self.observers: list[Observer] = []
         #: Runs the app for the requests it wants instead of a plain call (the profiler).
         self.around: Around | None = None
+
+    @property
+    def request_id_header(self) -> str:
+        """The response header that carries the request id."""
+        return self._request_id_header
+
+    @request_id_header.setter
+    def request_id_header(self, name: str) -> None:
+        self._request_id_header, self._request_id_header_lower = name, name.lower()
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         started = _perf_counter()
@@ -94,7 +106,7 @@ class RequestMiddleware:
         id_token: object = None
         if ids is not None:
             rid, id_token = ids.bind(environ)
-            id_header = (self.request_id_header, rid)
+            id_header = (self._request_id_header, rid)
         binders = self.binders
         tokens = [binder.bind(environ) for binder in binders] if binders else None
         status_line: str | None = None
@@ -104,9 +116,11 @@ class RequestMiddleware:
         def start(status: str, headers: Headers, exc_info: Any = None) -> Any:
             nonlocal status_line, response_headers, req
             if id_header is not None:
-                lowered = id_header[0].lower()
+                # The app may have set the header itself: ours replaces it.
+                lowered = self._request_id_header_lower
+                size = len(lowered)
                 for name, _ in headers:
-                    if name.lower() == lowered:
+                    if len(name) == size and name.lower() == lowered:
                         headers[:] = [(k, v) for k, v in headers if k.lower() != lowered]
                         break
                 headers.append(id_header)

@@ -27,7 +27,6 @@ import traceback
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,7 +38,7 @@ from loguru import logger
 
 from ._wsgi import middleware
 from .redaction import REDACTED, is_secret_key, redact, redact_url_passwords
-from .request_id import _request_id as _request_id_var
+from .request_id import _scope
 from .request_id import _trace as _trace_var
 
 __all__ = [
@@ -262,7 +261,8 @@ class _Sink:
         self.lock = threading.Lock()
 
     def __call__(self, message: Any) -> None:
-        crumbs = _breadcrumbs.get()
+        scope = _scope.get()
+        crumbs = None if scope is None else scope[1]
         record = message.record
         shipped = _shipper.active and record["level"].no >= _shipper.level
         try:
@@ -276,7 +276,7 @@ class _Sink:
             text = json_line.decode().rstrip("\n")
             if crumbs is not None:
                 crumbs.append(text)
-                if len(crumbs) > crumbs[0] + 1:  # type: ignore[operator]
+                if len(crumbs) > crumbs[0] + 1:
                     del crumbs[1]
             if shipped:
                 _shipper.offer(record, text)
@@ -485,11 +485,6 @@ def _reset_lock_after_fork() -> None:
 os.register_at_fork(after_in_child=_reset_lock_after_fork)
 
 
-#: The current request's breadcrumbs: ``[limit, line, line, ...]``, oldest line first. A
-#: list with its limit in front costs less to make for every request than a bounded deque.
-_breadcrumbs: ContextVar[list[int | str] | None] = ContextVar("prodready_breadcrumbs", default=None)
-
-
 def request_breadcrumbs() -> list[str]:
     """The current request's most recent log lines (JSON), oldest first; empty outside one.
 
@@ -498,8 +493,11 @@ def request_breadcrumbs() -> list[str]:
 
     .. versionadded:: 0.1
     """
-    crumbs = _breadcrumbs.get()
-    return crumbs[1:] if crumbs is not None else []  # type: ignore[return-value]
+    # [limit, line, line, ...], oldest line first: a list with its limit in front costs
+    # less to make for every request than a bounded deque.
+    scope = _scope.get()
+    crumbs = None if scope is None else scope[1]
+    return crumbs[1:] if crumbs is not None else []
 
 
 class _BreadcrumbBinder:
@@ -509,13 +507,13 @@ class _BreadcrumbBinder:
         self.size = size
 
     def bind(self, environ: Any) -> object:
-        return _breadcrumbs.set([self.size])
+        return _scope.set((None, [self.size]))
 
     def unbind(self, token: object) -> None:
         try:
-            _breadcrumbs.reset(token)  # type: ignore[arg-type]
+            _scope.reset(token)  # type: ignore[arg-type]
         except ValueError:
-            _breadcrumbs.set(None)
+            _scope.set(None)
 
 
 def sink_failures() -> int:
@@ -785,10 +783,14 @@ def init_logs(app: Flask, state: Any) -> None:
     keeps_errors = (
         settings["PRODREADY_ERRORS_ENABLED"] and settings["PRODREADY_ERROR_STORE"] != "none"
     )
-    if settings["PRODREADY_ERRORS_BREADCRUMBS"] and keeps_errors:
-        middleware(app, state).binders.append(
-            _BreadcrumbBinder(settings["PRODREADY_ERRORS_BREADCRUMBS"])
-        )
+    breadcrumbs = settings["PRODREADY_ERRORS_BREADCRUMBS"] if keeps_errors else 0
+    wsgi = middleware(app, state)
+    wsgi.binders[:] = [b for b in wsgi.binders if not isinstance(b, _BreadcrumbBinder)]
+    if wsgi.request_ids is not None:
+        # Bound with the request id, in the same context variable: one set a request.
+        wsgi.request_ids.breadcrumbs = breadcrumbs
+    elif breadcrumbs:
+        wsgi.binders.append(_BreadcrumbBinder(breadcrumbs))
     werkzeug_logger = logging.getLogger("werkzeug")
     for existing in [f for f in werkzeug_logger.filters if isinstance(f, _DropWerkzeugAccessLines)]:
         werkzeug_logger.removeFilter(existing)
@@ -843,7 +845,7 @@ def _log_access(
     size = None
     if headers is not None:
         for name, value in headers:
-            if name.lower() == "content-length":
+            if len(name) == 14 and name.lower() == "content-length":
                 try:
                     size = int(value)
                 except ValueError:
@@ -851,6 +853,8 @@ def _log_access(
                 break
     address = environ.get("REMOTE_ADDR")
     trace = _trace_var.get()
+    scope = _scope.get()
+    rid = None if scope is None else scope[0]
     # One dict display (not item by item): this runs for every request.
     if trace is None:
         payload: dict[str, Any] = {
@@ -858,7 +862,7 @@ def _log_access(
             "level": _ACCESS_LEVEL,
             "logger": ACCESS_LOGGER,
             "message": f"{method} {path} {status}",
-            "request_id": _request_id_var.get(),
+            "request_id": rid,
             "module": _ACCESS_MODULE,
             "function": _ACCESS_FUNCTION,
             "line": _ACCESS_LINE,
@@ -880,7 +884,7 @@ def _log_access(
             "level": _ACCESS_LEVEL,
             "logger": ACCESS_LOGGER,
             "message": f"{method} {path} {status}",
-            "request_id": _request_id_var.get(),
+            "request_id": rid,
             "trace_id": trace.trace_id,
             "span_id": trace.span_id,
             "module": _ACCESS_MODULE,

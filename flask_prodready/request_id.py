@@ -54,7 +54,12 @@ _ZERO_TRACE = "0" * 32
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 _ZERO_SPAN = "0" * 16
 
-_request_id: ContextVar[str | None] = ContextVar("prodready_request_id", default=None)
+#: The current request: its id (``None`` with request ids off) and its breadcrumbs
+#: (``[limit, line, line, ...]``, see :mod:`flask_prodready.logs`) or ``None``. One context
+#: variable for both, as every ``set`` copies the context.
+_scope: ContextVar[tuple[str | None, list[Any] | None] | None] = ContextVar(
+    "prodready_request", default=None
+)
 _trace: ContextVar[TraceContext | None] = ContextVar("prodready_trace", default=None)
 
 _random_bits = random.getrandbits
@@ -136,7 +141,8 @@ def request_id() -> str | None:
 
     .. versionadded:: 0.1
     """
-    return _request_id.get()
+    scope = _scope.get()
+    return None if scope is None else scope[0]
 
 
 def current_trace() -> TraceContext | None:
@@ -160,7 +166,7 @@ def outgoing_headers() -> dict[str, str]:
 
     .. versionadded:: 0.1
     """
-    rid = _request_id.get()
+    rid = request_id()
     if rid is None:
         return {}
     header = DEFAULT_HEADER
@@ -216,7 +222,8 @@ def add_request_context(record: dict[str, Any]) -> None:
 
     .. versionadded:: 0.1
     """
-    rid = _request_id.get()
+    scope = _scope.get()
+    rid = None if scope is None else scope[0]
     if rid is None:
         return
     extra = record["extra"]
@@ -261,17 +268,17 @@ class _RequestIdGlobals:
     @property
     def prodready_request_id(self) -> str | None:
         """The current request id (see :func:`request_id`)."""
-        return _request_id.get()
+        return request_id()
 
     def get(self, name: str, default: Any = None) -> Any:
         if name == G_REQUEST_ID:
-            value = _request_id.get()
+            value = request_id()
             return default if value is None else value
         return super().get(name, default)  # type: ignore[misc]
 
     def __contains__(self, item: str) -> bool:
         if item == G_REQUEST_ID:
-            return _request_id.get() is not None
+            return request_id() is not None
         return bool(super().__contains__(item))  # type: ignore[misc]
 
 
@@ -281,6 +288,8 @@ class _Binder:
     def __init__(self, config: _RequestIdConfig) -> None:
         self.trust_incoming = config.trust_incoming
         self.environ_key = config.environ_key
+        #: Log lines kept per request for recorded errors, set by the logs part (0: none).
+        self.breadcrumbs = 0
 
     def bind(self, environ: dict[str, Any]) -> tuple[str, object]:
         incoming = environ.get(self.environ_key) if self.trust_incoming else None
@@ -288,7 +297,7 @@ class _Binder:
             rid = incoming
         else:
             rid = hex(_random_bits(128) | _BIT_128)[3:]  # new_request_id(), inlined
-        id_token = _request_id.set(rid)
+        id_token = _scope.set((rid, [self.breadcrumbs] if self.breadcrumbs else None))
         if incoming is not None and rid is not incoming:
             # Escaped and cut short: the raw value may hold CR/LF or megabytes.
             logger.debug(
@@ -314,9 +323,9 @@ class _Binder:
         try:
             if type(tokens) is tuple:
                 _trace.reset(tokens[1])
-                _request_id.reset(tokens[0])
+                _scope.reset(tokens[0])
             else:
-                _request_id.reset(tokens)  # type: ignore[arg-type]
+                _scope.reset(tokens)  # type: ignore[arg-type]
         except ValueError:  # reset in another context than it was set in
             _trace.set(None)
-            _request_id.set(None)
+            _scope.set(None)

@@ -248,6 +248,47 @@ def test_the_stored_occurrence_carries_the_log_lines_of_its_request(app_dir: App
     assert occurrence.request_id == response.headers["X-Request-ID"]
 
 
+def test_breadcrumbs_keep_the_latest_lines_up_to_the_limit(app_dir: AppDir) -> None:
+    from loguru import logger
+
+    app = app_dir.app(errors_breadcrumbs=3)
+
+    @app.get("/chatty")
+    def chatty() -> str:
+        for n in range(10):
+            logger.info("step {}", n)
+        raise TimeoutError("gave up")
+
+    app.test_client().get("/chatty")
+    store = get_state(app).components["error_store"]
+    (occurrence,) = store.occurrences(store.groups()[0].fingerprint)
+    messages = [json.loads(line)["message"] for line in occurrence.breadcrumbs]
+    assert len(messages) == 3
+    assert messages[:2] == ["step 8", "step 9"]
+
+
+def test_breadcrumbs_are_kept_with_request_ids_off(app_dir: AppDir) -> None:
+    from loguru import logger
+
+    app = app_dir.app(request_id_enabled=False)
+
+    @app.get("/pay")
+    def pay() -> str:
+        logger.info("charging card")
+        raise TimeoutError("gateway timed out")
+
+    first = app.test_client().get("/pay")
+    second = app.test_client().get("/pay")
+    assert "X-Request-ID" not in first.headers and second.status_code == 500
+    store = get_state(app).components["error_store"]
+    occurrences = store.occurrences(store.groups()[0].fingerprint)
+    assert len(occurrences) == 2
+    for occurrence in occurrences:
+        messages = [json.loads(line)["message"] for line in occurrence.breadcrumbs]
+        assert messages[0] == "charging card", "each request keeps only its own lines"
+        assert messages.count("charging card") == 1
+
+
 def test_chosen_4xx_statuses_are_recorded(app_dir: AppDir) -> None:
     app = app_dir.app(errors_record_statuses=[404])
     app.test_client().get("/missing")
