@@ -855,53 +855,28 @@ def _log_access(
     trace = _trace_var.get()
     scope = _scope.get()
     rid = None if scope is None else scope[0]
-    # One dict display (not item by item): this runs for every request.
+    # A copy of a template in the schema's order costs less than a dict display of 18
+    # items (built key by key, resizing as it grows); the constant fields come with it.
     if trace is None:
-        payload: dict[str, Any] = {
-            "ts": timestamp,
-            "level": _ACCESS_LEVEL,
-            "logger": ACCESS_LOGGER,
-            "message": f"{method} {path} {status}",
-            "request_id": rid,
-            "module": _ACCESS_MODULE,
-            "function": _ACCESS_FUNCTION,
-            "line": _ACCESS_LINE,
-            "process": _process_id,
-            "thread": _get_ident(),
-            "method": method,
-            "route": "<unmatched>" if rule is None else rule.rule,
-            "path": path,
-            "status": status,
-            # Whole microseconds, in milliseconds (cheaper than round()).
-            "duration_ms": int((_perf_counter() - started) * 1_000_000) / 1000,
-            "bytes": size,
-            "remote_addr": address if address is None or type(address) is str else str(address),
-            "user_agent": environ.get("HTTP_USER_AGENT"),
-        }
+        payload = _ACCESS_TEMPLATE.copy()
     else:
-        payload = {
-            "ts": timestamp,
-            "level": _ACCESS_LEVEL,
-            "logger": ACCESS_LOGGER,
-            "message": f"{method} {path} {status}",
-            "request_id": rid,
-            "trace_id": trace.trace_id,
-            "span_id": trace.span_id,
-            "module": _ACCESS_MODULE,
-            "function": _ACCESS_FUNCTION,
-            "line": _ACCESS_LINE,
-            "process": _process_id,
-            "thread": _get_ident(),
-            "method": method,
-            "route": "<unmatched>" if rule is None else rule.rule,
-            "path": path,
-            "status": status,
-            # Whole microseconds, in milliseconds (cheaper than round()).
-            "duration_ms": int((_perf_counter() - started) * 1_000_000) / 1000,
-            "bytes": size,
-            "remote_addr": address if address is None or type(address) is str else str(address),
-            "user_agent": environ.get("HTTP_USER_AGENT"),
-        }
+        payload = _ACCESS_TRACE_TEMPLATE.copy()
+        payload["trace_id"] = trace.trace_id
+        payload["span_id"] = trace.span_id
+    payload["ts"] = timestamp
+    payload["message"] = f"{method} {path} {status}"
+    payload["request_id"] = rid
+    payload["process"] = _process_id
+    payload["thread"] = _get_ident()
+    payload["method"] = method
+    payload["route"] = "<unmatched>" if rule is None else rule.rule
+    payload["path"] = path
+    payload["status"] = status
+    # Whole microseconds, in milliseconds (cheaper than round()).
+    payload["duration_ms"] = int((_perf_counter() - started) * 1_000_000) / 1000
+    payload["bytes"] = size
+    payload["remote_addr"] = address if address is None or type(address) is str else str(address)
+    payload["user_agent"] = environ.get("HTTP_USER_AGENT")
     if access.extra_fields:
         for add_fields in access.extra_fields:
             extra = add_fields()
@@ -945,6 +920,35 @@ def _log_slow(access: _AccessLog, payload: dict[str, Any]) -> None:
 
 
 _ACCESS_LINE = _log_access.__code__.co_firstlineno
+#: The access line's fields in the schema's order, the constant ones filled in.
+_ACCESS_TEMPLATE: dict[str, Any] = {
+    "ts": None,
+    "level": _ACCESS_LEVEL,
+    "logger": ACCESS_LOGGER,
+    "message": None,
+    "request_id": None,
+    "module": _ACCESS_MODULE,
+    "function": _ACCESS_FUNCTION,
+    "line": _ACCESS_LINE,
+    "process": None,
+    "thread": None,
+    "method": None,
+    "route": None,
+    "path": None,
+    "status": None,
+    "duration_ms": None,
+    "bytes": None,
+    "remote_addr": None,
+    "user_agent": None,
+}
+
+#: The same with the trace context after the request id, for requests with a traceparent.
+_ACCESS_TRACE_TEMPLATE: dict[str, Any] = {}
+for _key, _value in _ACCESS_TEMPLATE.items():
+    _ACCESS_TRACE_TEMPLATE[_key] = _value
+    if _key == "request_id":
+        _ACCESS_TRACE_TEMPLATE.update(trace_id=None, span_id=None)
+del _key, _value
 
 
 def _decode_path(environ: Mapping[str, Any]) -> str:
