@@ -216,7 +216,9 @@ app = bare() if os.environ["BENCH_VARIANT"] == "flask" else prodready(log_destin
 """
 
 
-GUNICORN_CONF = "from flask_prodready.gunicorn import child_exit, on_exit, on_starting, when_ready\n"
+GUNICORN_CONF = (
+    "from flask_prodready.gunicorn import child_exit, on_exit, on_starting, when_ready\n"
+)
 
 
 def free_port() -> int:
