@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import random
 import string
@@ -446,6 +447,67 @@ def test_a_multiprocess_directory_set_too_late_is_refused(
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(app_dir.root))
     with pytest.raises(SetupError, match="set after prometheus_client had been imported"):
         make_app(app_dir)
+
+
+_MULTIPROCESS_SCRIPT = """
+import json, sys
+from flask import Flask
+from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
+from flask_prodready import ProdReady
+
+def read():
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)
+    return {
+        (sample.name, sample.labels.get("le", "")): sample.value
+        for family in registry.collect()
+        for sample in family.samples
+        if "route" not in sample.labels or sample.labels["route"] == "/busy"
+    }
+
+root = sys.argv[1]
+app = Flask("multi", root_path=root, instance_path=root + "/instance")
+ProdReady(app, alerts_evaluate=False, log_destination="/dev/null")
+seen = []
+
+@app.get("/busy")
+def busy():
+    seen.append(read()[("prodready_http_requests_in_flight", "")])
+    return "ok"
+
+client = app.test_client()
+for _ in range(3):
+    client.get("/busy")
+after = read()
+print(json.dumps({
+    "seen": seen,
+    "in_flight": after[("prodready_http_requests_in_flight", "")],
+    "count": after[("flask_http_request_duration_seconds_count", "")],
+    "total": after[("flask_http_request_total", "")],
+    "le_inf": after[("flask_http_request_duration_seconds_bucket", "+Inf")],
+}))
+"""
+
+
+def test_multiprocess_mode_counts_in_flight_and_totals_in_the_shared_files(
+    app_dir: AppDir,
+) -> None:
+    multiproc = app_dir.root / "multiproc"
+    multiproc.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-c", _MULTIPROCESS_SCRIPT, str(app_dir.root)],
+        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(multiproc)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["seen"] == [1.0, 1.0, 1.0], "each request sees itself in flight"
+    assert figures["in_flight"] == 0.0
+    assert figures["count"] == figures["total"] == figures["le_inf"] == 3.0
 
 
 # -- who may read /metrics -----------------------------------------------------------------
