@@ -36,12 +36,10 @@ from __future__ import annotations
 import glob
 import json
 import logging
-import math
 import os
 import platform
 import threading
 import time
-from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from http import HTTPStatus
@@ -55,6 +53,7 @@ from prometheus_client import values as prometheus_values
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_flask_exporter import PrometheusMetrics
 
+from ._series import RequestWriter, forget_after_fork, request_writer, value_adder
 from ._version import __version__
 from ._wsgi import middleware
 from .access import AccessDecision, AccessPolicy
@@ -128,11 +127,6 @@ ALERT_FIRING: Final = "prodready_alert_firing"
 #: Info gauge (always 1) labelled ``app``, ``version``, ``prodready_version``, ``python_version``.
 APP_INFO: Final = "prodready_app_info"
 
-#: What one request does to its series: add to the duration sum, the duration bucket
-#: bounds and their adders (one call per request, found by bisection), add to the count.
-_ChildUpdates = tuple[
-    Callable[[float], None], list[float], list[Callable[[float], None]], Callable[[float], None]
-]
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"})
 _REQUEST_LABELS = ("method", "route", "status")
 _MAX_LABEL_LENGTH = 200
@@ -226,7 +220,10 @@ class Metrics:
         )
         self._excluded_exact = frozenset(self.excluded_paths)
         self._excluded_prefixes = tuple(p + "/" for p in self.excluded_paths if p != "/")
-        self._children: dict[tuple[str, str, int], _ChildUpdates] = {}
+        #: How each (method, route, status) series is updated, made on its first request.
+        self._writers: dict[tuple[str, str, int], RequestWriter] = {}
+        #: Serialises every update the writers make (see flask_prodready._series).
+        self._write_lock = threading.Lock()
         self._sample_lock = threading.Lock()
         self._next_sample_at = 0.0
         self._define(app_name, app_version, max_label_values)
@@ -255,10 +252,8 @@ class Metrics:
         self._in_flight_marks: deque[None] = deque()
         if self.multiprocess_dir is None:
             self._in_flight.set_function(lambda: len(self._in_flight_marks))
-        # What Gauge.inc does after its checks, which cost as much again per request.
-        self._in_flight_add: Callable[[float], None] = getattr(
-            self._in_flight, "_value", self._in_flight
-        ).inc
+        self._in_flight_add: Callable[[float], None] = self._add_in_flight_anew
+        forget_after_fork(self)
         self._exceptions = Counter(
             EXCEPTIONS, "Exceptions that escaped the views, by type", ("type",), registry=registry
         )
@@ -524,28 +519,27 @@ class Metrics:
             method = OTHER
         rule = getattr(req, "url_rule", None)
         key = (method, UNMATCHED if rule is None else rule.rule, status)
-        updates = self._children.get(key)
-        if updates is None:
-            updates = self._children[key] = self._updates(key)
-        add_to_sum, upper_bounds, bucket_adds, add_to_count = updates
-        if elapsed < 0.0:
-            elapsed = 0.0
-        add_to_sum(elapsed)
-        bucket_adds[bisect_left(upper_bounds, elapsed)](1.0)
-        add_to_count(1.0)
+        write = self._writers.get(key)
+        if write is None:
+            labels = (method, key[1], str(status))
+            write = self._writers[key] = request_writer(
+                self._duration.labels(*labels),
+                self._requests.labels(*labels),
+                self.multiprocess_dir is not None,
+                self._write_lock,
+            )
+        write(elapsed if elapsed > 0.0 else 0.0)
 
-    def _updates(self, key: tuple[str, str, int]) -> _ChildUpdates:
-        """How one request updates the series of ``key``: what ``observe`` and ``inc`` do,
-        without their checks (a second each per request, the labels being fixed here)."""
-        labels = (key[0], key[1], str(key[2]))
-        duration = self._duration.labels(*labels)
-        requests = self._requests.labels(*labels)
-        try:
-            bounds: list[float] = list(duration._upper_bounds)
-            buckets = [bucket.inc for bucket in duration._buckets]
-            return (duration._sum.inc, bounds, buckets, requests._value.inc)
-        except AttributeError:  # a prometheus_client without these internals: its own API
-            return (duration.observe, [math.inf], [lambda amount: None], requests.inc)
+    def forget_writers(self) -> None:
+        """Drop the per-series writers, which a forked worker must build anew (see
+        :mod:`flask_prodready._series`)."""
+        self._writers.clear()
+        if self.multiprocess_dir is not None:
+            self._in_flight_add = self._add_in_flight_anew
+
+    def _add_in_flight_anew(self, amount: float) -> None:
+        self._in_flight_add = value_adder(self._in_flight, True, self._write_lock)
+        self._in_flight_add(amount)
 
     def _count_unhandled(self, sender: Any, exception: BaseException, **extra: Any) -> None:
         """``got_request_exception``: an exception no error handler answered."""

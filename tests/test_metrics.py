@@ -510,6 +510,63 @@ def test_multiprocess_mode_counts_in_flight_and_totals_in_the_shared_files(
     assert figures["count"] == figures["total"] == figures["le_inf"] == 3.0
 
 
+_FORK_SCRIPT = """
+import json, os, sys
+from flask import Flask
+from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
+from flask_prodready import ProdReady
+
+root = sys.argv[1]
+app = Flask("forked", root_path=root, instance_path=root + "/instance")
+ProdReady(app, alerts_evaluate=False, log_destination="/dev/null")
+app.add_url_rule("/work", "work", lambda: "ok")
+client = app.test_client()
+client.get("/work")
+client.get("/work")
+child = os.fork()  # as gunicorn's preload_app does, after the app has served
+if child == 0:
+    for _ in range(3):
+        client.get("/work")
+    os._exit(0)
+os.waitpid(child, 0)
+client.get("/work")
+registry = CollectorRegistry()
+MultiProcessCollector(registry)
+values = {
+    sample.name: sample.value
+    for family in registry.collect()
+    for sample in family.samples
+    if sample.labels.get("route") in ("/work", None) and "le" not in sample.labels
+}
+print(json.dumps({
+    "total": values["flask_http_request_total"],
+    "count": values["flask_http_request_duration_seconds_count"],
+    "in_flight": values["prodready_http_requests_in_flight"],
+    "child_file": os.path.exists(os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"],
+                                              "counter_%d.db" % child)),
+}))
+"""
+
+
+def test_a_forked_worker_counts_in_a_file_of_its_own(app_dir: AppDir) -> None:
+    multiproc = app_dir.root / "multiproc"
+    multiproc.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-c", _FORK_SCRIPT, str(app_dir.root)],
+        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(multiproc)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["child_file"], "the child wrote to its own file, not the parent's"
+    assert figures["total"] == figures["count"] == 6.0, "2 + 1 in the parent, 3 in the child"
+    assert figures["in_flight"] == 0.0
+
+
 # -- who may read /metrics -----------------------------------------------------------------
 
 
