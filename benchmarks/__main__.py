@@ -318,7 +318,7 @@ def under_gunicorn(seconds: int, rounds: int, connections: int) -> dict[str, Any
         {
             "variant": variant,
             "requests_per_second": round(totals[variant] / seconds, 1),
-            "p99_ms": statistics.median(p99s[variant]) if p99s[variant] else None,
+            "p99_ms": round(statistics.median(p99s[variant]), 2) if p99s[variant] else None,
         }
         for variant in ("flask", "prodready")
     ]
@@ -363,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         document["parts"] = rows
         print("## Each part\n\n" + table(rows) + "\n")
     if "peers" in args.which:
-        rows = compare_isolated(PEERS, max(args.rounds // 2, 3), args.requests)
+        rows = compare_isolated(PEERS, args.rounds, args.requests)
         document["peers"] = rows
         ours = rows[1]
         verdict = "within" if ours["ratio_fastest"] <= 1.5 else "OVER"
