@@ -752,7 +752,9 @@ class _AccessLog:
     def __post_init__(self) -> None:
         exact = frozenset(p.rstrip("/") or "/" for p in self.skip_paths)
         object.__setattr__(self, "_exact", exact)
-        object.__setattr__(self, "_below", tuple(p.rstrip("/") + "/" for p in self.skip_paths))
+        # "/" is the root page only: everything is below it.
+        below = tuple(p.rstrip("/") + "/" for p in self.skip_paths if p.rstrip("/"))
+        object.__setattr__(self, "_below", below)
 
     def skips(self, path: str) -> bool:
         return path in self._exact or path.startswith(self._below)

@@ -436,7 +436,8 @@ SETTINGS: tuple[Setting, ...] = (
         "PRODREADY_ACCESS_LOG_SKIP_PATHS",
         ["/livez", "/readyz", "/startupz", "/metrics"],
         STR_LIST,
-        "Paths without an access line; a path also covers everything below it.",
+        "Paths without an access line; a path also covers everything below it, except `/`, "
+        "which is the root page only.",
     ),
     Setting(
         "PRODREADY_TRUSTED_PROXIES",
@@ -535,7 +536,8 @@ SETTINGS: tuple[Setting, ...] = (
         "PRODREADY_METRICS_EXCLUDED_PATHS",
         ("/metrics", "/livez", "/readyz", "/_prod"),
         PATHS,
-        "Requests to these paths, and to any path below them, are not counted.",
+        "Requests to these paths, and to any path below them, are not counted; `/` is the "
+        "root page only.",
     ),
     Setting(
         "PRODREADY_METRICS_BUCKETS",

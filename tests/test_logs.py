@@ -237,6 +237,16 @@ def test_access_lines_skip_configured_paths(app_dir: AppDir) -> None:
     assert [line["path"] for line in lines if line["logger"] == ACCESS_LOGGER] == ["/internally"]
 
 
+def test_skipping_the_root_path_skips_only_the_root_page(app_dir: AppDir) -> None:
+    app = app_dir.app(access_log_skip_paths=["/"])
+    for rule in ("/", "/orders"):
+        app.add_url_rule(rule, rule, lambda: "ok")
+    with capture_logs() as lines:
+        for path in ("/", "/orders"):
+            app.test_client().get(path)
+    assert [line["path"] for line in lines if line["logger"] == ACCESS_LOGGER] == ["/orders"]
+
+
 def test_remote_address_honours_trusted_proxies(app_dir: AppDir) -> None:
     app = app_dir.app(trusted_proxies=1)
     app.add_url_rule("/", "index", lambda: "ok")

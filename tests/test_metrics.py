@@ -171,6 +171,17 @@ def test_excluded_paths_are_configurable(app_dir: AppDir) -> None:
     ]
 
 
+def test_excluding_the_root_path_excludes_only_the_root_page(app_dir: AppDir) -> None:
+    app = make_app(app_dir, metrics_excluded_paths=["/"])
+    app.add_url_rule("/", "index", lambda: "home")
+    client = app.test_client()
+    client.get("/")
+    client.get("/orders/1")
+    assert samples(scrape(client), REQUESTS) == [
+        ({"method": "GET", "route": "/orders/<int:order_id>", "status": "200"}, 1.0)
+    ]
+
+
 def test_excluded_paths_must_be_paths(app_dir: AppDir) -> None:
     with pytest.raises(ConfigError, match="PRODREADY_METRICS_EXCLUDED_PATHS: expected a list"):
         make_app(app_dir, metrics_excluded_paths=["metrics"])
