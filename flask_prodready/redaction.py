@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 __all__ = ["REDACTED", "SECRET_KEY_PARTS", "is_secret_key", "redact", "redact_url_passwords"]
@@ -33,6 +34,13 @@ SECRET_KEY_PARTS: tuple[str, ...] = (
 )
 
 _SECRET_KEY_RE = re.compile("|".join(SECRET_KEY_PARTS), re.IGNORECASE)
+
+# A number or duration under a name ending like these is an amount, not a secret, even when
+# the name looks secret (PRODREADY_DASHBOARD_SESSION_SECONDS, PERMANENT_SESSION_LIFETIME).
+_AMOUNT_SUFFIX_RE = re.compile(
+    r"_(SECONDS|MINUTES|HOURS|DAYS|MS|TIMEOUT|TTL|LIFETIME|MAX_AGE|SIZE|BYTES|COUNT|LIMIT)$",
+    re.IGNORECASE,
+)
 
 # scheme://user:password@host — the password may itself hold "@" (badly quoted), so the
 # match runs to the last "@" before the host part.
@@ -82,8 +90,9 @@ def redact(value: Any, *, key: object = None) -> Any:
 
     Mappings are copied into plain dicts, lists and tuples keep their type; the value of a
     secret-looking key becomes :data:`REDACTED` (``None`` and booleans are kept, as they
-    cannot hold a secret), and URL passwords in strings are hidden. Anything else is
-    returned as it is.
+    cannot hold a secret, and so are numbers and durations under names that end in a unit
+    or amount such as ``_SECONDS`` or ``_LIFETIME``), and URL passwords in strings are
+    hidden. Anything else is returned as it is.
 
     ::
 
@@ -95,7 +104,12 @@ def redact(value: Any, *, key: object = None) -> Any:
 
     .. versionadded:: 0.1
     """
-    if is_secret_key(key) and value is not None and not isinstance(value, bool):
+    if (
+        is_secret_key(key)
+        and value is not None
+        and not isinstance(value, bool)
+        and not (_is_amount(value) and _AMOUNT_SUFFIX_RE.search(str(key)))
+    ):
         return REDACTED
     if isinstance(value, str):
         return redact_url_passwords(value)
@@ -108,3 +122,7 @@ def redact(value: Any, *, key: object = None) -> Any:
     if isinstance(value, set | frozenset):
         return type(value)(redact(item) for item in value)
     return value
+
+
+def _is_amount(value: Any) -> bool:
+    return isinstance(value, int | float | timedelta)

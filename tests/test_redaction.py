@@ -56,6 +56,27 @@ def test_a_secret_key_hides_a_whole_nested_value() -> None:
     assert redact({"credentials": {"user": "u", "pw": "p"}}) == {"credentials": REDACTED}
 
 
+def test_amounts_under_secret_looking_names_stay_readable() -> None:
+    from datetime import timedelta
+
+    settings = {
+        "PRODREADY_DASHBOARD_SESSION_SECONDS": 28800,
+        "PERMANENT_SESSION_LIFETIME": timedelta(days=31),
+        "TOKEN_TTL": 3600.0,
+        "API_KEY": 123456,
+        "SESSION_TIMEOUT": "42",
+        "SECRET_KEY_SIZE": "s3cr3t",
+    }
+    assert redact(settings) == {
+        "PRODREADY_DASHBOARD_SESSION_SECONDS": 28800,
+        "PERMANENT_SESSION_LIFETIME": timedelta(days=31),
+        "TOKEN_TTL": 3600.0,
+        "API_KEY": REDACTED,
+        "SESSION_TIMEOUT": REDACTED,
+        "SECRET_KEY_SIZE": REDACTED,
+    }
+
+
 def test_none_and_booleans_under_secret_keys_stay_readable() -> None:
     assert redact({"SESSION_COOKIE_SECURE": True, "SECRET_KEY": None}) == {
         "SESSION_COOKIE_SECURE": True,
