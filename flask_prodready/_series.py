@@ -35,7 +35,7 @@ __all__ = ["RequestWriter", "forget_after_fork", "request_writer", "value_adder"
 #: Adds one request of the given duration (seconds, not negative) to its series.
 RequestWriter = Callable[[float], None]
 
-_pack_double = struct.Struct("d").pack_into
+_pack_double = struct.Struct("d").pack
 _owners: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
@@ -50,6 +50,9 @@ def request_writer(
     try:
         values = [histogram._sum, *histogram._buckets, counter._value]
         bounds = list(histogram._upper_bounds)
+        # prometheus_client's own choice, not ours: it writes files whenever the variable
+        # is present, even empty.
+        multiprocess = bool(getattr(values[0], "_multiprocess", multiprocess))
         if multiprocess:
             values[0].get()  # after a fork, prometheus_client moves the values to our file
             positions = [value._file._positions[value._key] for value in values]
@@ -96,12 +99,14 @@ def _mmap_writer(
         bucket, bucket_file, bucket_at = buckets[bisect_left(bounds, seconds)]
         with lock:
             total._value += seconds
-            # The file's mapping is replaced when it grows: look it up every time.
-            _pack_double(total_file._m, total_at, total._value)
+            # The file's mapping is replaced when it grows: look it up every time. One slice
+            # assignment copies the 8 bytes at once; pack_into() would zero them first, and
+            # a scrape in another worker could read that 0 (as prometheus_client found).
+            total_file._m[total_at : total_at + 8] = _pack_double(total._value)
             bucket._value += 1.0
-            _pack_double(bucket_file._m, bucket_at, bucket._value)
+            bucket_file._m[bucket_at : bucket_at + 8] = _pack_double(bucket._value)
             count._value += 1.0
-            _pack_double(count_file._m, count_at, count._value)
+            count_file._m[count_at : count_at + 8] = _pack_double(count._value)
 
     return write
 
@@ -110,6 +115,7 @@ def value_adder(gauge: Any, multiprocess: bool, lock: threading.Lock) -> Callabl
     """``gauge.inc`` without its checks, for an unlabelled gauge (requests in flight)."""
     try:
         value = gauge._value
+        multiprocess = bool(getattr(value, "_multiprocess", multiprocess))
         if not multiprocess:
             return value.inc  # type: ignore[no-any-return]
         value.get()
@@ -120,7 +126,7 @@ def value_adder(gauge: Any, multiprocess: bool, lock: threading.Lock) -> Callabl
     def add(amount: float) -> None:
         with lock:
             value._value += amount
-            _pack_double(file._m, at, value._value)
+            file._m[at : at + 8] = _pack_double(value._value)
 
     return add
 

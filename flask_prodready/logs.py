@@ -38,7 +38,7 @@ from loguru import logger
 
 from ._wsgi import middleware
 from .redaction import REDACTED, is_secret_key, redact, redact_url_passwords
-from .request_id import _scope
+from .request_id import _scope, request_id
 from .request_id import _trace as _trace_var
 
 __all__ = [
@@ -507,7 +507,8 @@ class _BreadcrumbBinder:
         self.size = size
 
     def bind(self, environ: Any) -> object:
-        return _scope.set((None, [self.size]))
+        # Inside another app's request (request ids off here), its id still shows.
+        return _scope.set((request_id(), [self.size]))
 
     def unbind(self, token: object) -> None:
         try:
@@ -839,8 +840,9 @@ def _log_access(
         return
     millis = int(_time() * 1000)
     second = millis // 1000
-    if second == _second_cache[0]:
-        timestamp = _second_cache[1] + _MILLISECONDS[millis - second * 1000]
+    cached = _second_cache  # read once: another thread may replace it meanwhile
+    if second == cached[0]:
+        timestamp = cached[1] + _MILLISECONDS[millis - second * 1000]
     else:
         timestamp = _utc_timestamp_ms(millis)
     method = environ.get("REQUEST_METHOD", "")
@@ -874,8 +876,8 @@ def _log_access(
     payload["route"] = "<unmatched>" if rule is None else rule.rule
     payload["path"] = path
     payload["status"] = status
-    # Whole microseconds, in milliseconds (cheaper than round()).
-    payload["duration_ms"] = int((_perf_counter() - started) * 1_000_000) / 1000
+    # Rounded to the microsecond, in milliseconds (cheaper than round(seconds * 1000, 3)).
+    payload["duration_ms"] = int((_perf_counter() - started) * 1_000_000 + 0.5) / 1000
     payload["bytes"] = size
     payload["remote_addr"] = address if address is None or type(address) is str else str(address)
     payload["user_agent"] = environ.get("HTTP_USER_AGENT")

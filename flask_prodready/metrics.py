@@ -534,6 +534,8 @@ class Metrics:
         """Drop the per-series writers, which a forked worker must build anew (see
         :mod:`flask_prodready._series`)."""
         self._writers.clear()
+        # A lock another thread held at the fork would stay held in the child forever.
+        self._write_lock = threading.Lock()
         if self.multiprocess_dir is not None:
             self._in_flight_add = self._add_in_flight_anew
 

@@ -298,6 +298,21 @@ class _Binder:
         else:
             rid = hex(_random_bits(128) | _BIT_128)[3:]  # new_request_id(), inlined
         id_token = _scope.set((rid, [self.breadcrumbs] if self.breadcrumbs else None))
+        traceparent = environ.get(_TRACEPARENT_KEY)
+        tokens: object
+        if traceparent is not None:
+            trace = None
+            parsed = parse_traceparent(traceparent)
+            if parsed is not None:
+                trace_id, parent, flags = parsed
+                trace = TraceContext(trace_id, secrets.token_hex(8), parent, flags)
+            tokens = (id_token, _trace.set(trace))
+        elif _trace.get() is not None:
+            # Most requests come without one: no trace to bind, unless one is bound already
+            # (an app called from inside another request), which must not show through.
+            tokens = (id_token, _trace.set(None))
+        else:
+            tokens = id_token
         if incoming is not None and rid is not incoming:
             # Escaped and cut short: the raw value may hold CR/LF or megabytes.
             logger.debug(
@@ -305,19 +320,7 @@ class _Binder:
                 shown=ascii(incoming[:24]) + ("..." if len(incoming) > 24 else ""),
                 length=len(incoming),
             )
-        traceparent = environ.get(_TRACEPARENT_KEY)
-        if traceparent is None:
-            # Most requests come without one: no trace to bind, unless one is bound already
-            # (an app called from inside another request), which must not show through.
-            if _trace.get() is None:
-                return rid, id_token
-            return rid, (id_token, _trace.set(None))
-        trace = None
-        parsed = parse_traceparent(traceparent)
-        if parsed is not None:
-            trace_id, parent, flags = parsed
-            trace = TraceContext(trace_id, secrets.token_hex(8), parent, flags)
-        return rid, (id_token, _trace.set(trace))
+        return rid, tokens
 
     def unbind(self, tokens: object) -> None:
         try:

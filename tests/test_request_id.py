@@ -141,6 +141,40 @@ def test_traceparent_is_parsed_into_the_log_context(app: Flask) -> None:
     assert handled["span_id"] != PARENT
 
 
+def test_the_note_on_a_replaced_id_carries_the_trace(app: Flask) -> None:
+    set_log_level("DEBUG")
+    with capture_logs() as lines:
+        app.test_client().get(
+            "/", headers={"X-Request-ID": "has space", "traceparent": f"00-{TRACE}-{PARENT}-01"}
+        )
+    (note,) = [line for line in lines if "replaced an invalid" in line["message"]]
+    assert note["trace_id"] == TRACE
+
+
+def test_an_app_inside_another_request_keeps_its_request_id(app: Flask, app_dir: AppDir) -> None:
+    """An inner app with request ids off (breadcrumbs on) logs with the outer request's id."""
+    inner = Flask("inner", root_path=str(app_dir.root), instance_path=str(app_dir.root / "i2"))
+    ProdReady(inner, request_id_enabled=False, alerts_evaluate=False)
+
+    @inner.get("/inner")
+    def inner_view() -> str:
+        logger.info("inside")
+        return "ok"
+
+    @app.get("/outer")
+    def outer_view() -> str:
+        inner.test_client().get("/inner")
+        return request_id() or ""
+
+    with capture_logs() as lines:
+        response = app.test_client().get(
+            "/outer", headers={"traceparent": f"00-{TRACE}-{PARENT}-01"}
+        )
+    outer_id = response.get_data(as_text=True)
+    (inside,) = [line for line in lines if line["message"] == "inside"]
+    assert inside["request_id"] == outer_id == response.headers["X-Request-ID"]
+
+
 def test_outgoing_headers_carry_the_id_and_a_child_traceparent(app: Flask) -> None:
     response = app.test_client().get(
         "/outgoing",
