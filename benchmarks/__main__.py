@@ -11,7 +11,7 @@
 3. **memory**: RSS after 10 000 and after 200 000 mixed requests (200/404/500) with every part
    on (budget: within 10 MB);
 4. **gunicorn**: 2 real workers under wrk on loopback for 20 s, bare Flask and every part on,
-   the load alternating between the two servers in 4 rounds (budget: at least 80% of bare
+   the load alternating between the two servers in 10 rounds (budget: at least 80% of bare
    Flask's throughput; p99 reported). Needs Debian's ``wrk``.
 
 ``python -m benchmarks parts peers`` runs only those; ``--quick`` shortens everything.
@@ -383,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
         if not shutil_which("wrk"):
             print("## gunicorn\n\nskipped: wrk is not installed (sudo apt-get install wrk)\n")
         else:
-            seconds, rounds = (6, 2) if args.quick else (20, 4)
+            seconds, rounds = (6, 3) if args.quick else (20, 10)
             result = under_gunicorn(seconds, rounds, 16)
             document["gunicorn"] = result
             share = result["throughput_share"]
