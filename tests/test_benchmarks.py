@@ -1,0 +1,36 @@
+"""The benchmark command keeps working: a short run writes the budget figures it reports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_a_quick_run_reports_each_part_and_the_memory_budget(tmp_path: Path) -> None:
+    results = tmp_path / "latest.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "parts", "memory", "--quick", "--results", results],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "## Each part" in run.stdout
+    assert "(budget 10 MB)" in run.stdout
+    document = json.loads(results.read_text())
+    variants = [row["variant"] for row in document["parts"]]
+    assert variants[0] == "flask"
+    assert "all parts on" in variants
+    assert all(row["median_us"] > 0 for row in document["parts"])
+    assert document["memory"]["requests"] == 20_000
+    assert "machine" in document
