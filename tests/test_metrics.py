@@ -554,10 +554,21 @@ print(json.dumps({
     "total": values["flask_http_request_total"],
     "count": values["flask_http_request_duration_seconds_count"],
     "in_flight": values["prodready_http_requests_in_flight"],
+    "writers": [w.__name__ for w in app.extensions["prodready"].components["metrics"]
+                ._writers.values()],
     "child_file": os.path.exists(os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"],
                                               "counter_%d.db" % child)),
 }))
 """
+
+
+def test_the_one_lock_writers_are_in_use(app_dir: AppDir) -> None:
+    """flask_prodready._series falls back to prometheus_client's API when its internals
+    change; this fails on such an upgrade, so that the slower path is chosen knowingly."""
+    client = make_app(app_dir).test_client()
+    client.get("/orders/1")
+    writers = list(metrics_of(client.application)._writers.values())
+    assert [writer.__name__ for writer in writers] == ["write"]
 
 
 def test_a_forked_worker_counts_in_a_file_of_its_own(app_dir: AppDir) -> None:
@@ -575,6 +586,7 @@ def test_a_forked_worker_counts_in_a_file_of_its_own(app_dir: AppDir) -> None:
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert figures["child_file"], "the child wrote to its own file, not the parent's"
     assert figures["total"] == figures["count"] == 6.0, "2 + 1 in the parent, 3 in the child"
+    assert figures["writers"] == ["write"], "the one-lock writer of multiprocess mode"
     assert figures["in_flight"] == 0.0
 
 
