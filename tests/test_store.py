@@ -179,6 +179,32 @@ def test_sqlite_file_stays_bounded(tmp_path: Path) -> None:
     store.close()
 
 
+def test_opening_the_sqlite_store_waits_out_a_busy_file(tmp_path: Path) -> None:
+    """Workers starting at once must all open the shared file, not fall back to memory."""
+    import sqlite3
+    import threading
+
+    from flask_prodready.store.sqlite import BUSY_TIMEOUT_MS
+
+    path = tmp_path / "errors.sqlite3"
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("PRAGMA journal_mode=WAL")
+    writer.execute("BEGIN IMMEDIATE")  # another worker in the middle of a write
+    held = BUSY_TIMEOUT_MS / 1000 + 0.5  # longer than SQLite's own wait
+    release = threading.Timer(held, lambda: writer.execute("COMMIT"))
+    release.start()
+    started = time.monotonic()
+    try:
+        store = SQLiteErrorStore(path, LIMITS)
+    finally:
+        release.join()
+        writer.close()
+    assert time.monotonic() - started >= held - 0.1, "it waited for the writer"
+    store.record(occurrence())
+    assert len(store.groups()) == 1
+    store.close()
+
+
 def test_redis_store_fails_fast_when_the_server_is_gone(redis_server: RedisServer) -> None:
     from flask_prodready.store.redis import RedisErrorStore
 

@@ -15,6 +15,8 @@ from ._types import ErrorGroup, ErrorOccurrence, LogLine, StoreError, StoreLimit
 
 #: How long a writer waits for another process's lock before the write fails (ms).
 BUSY_TIMEOUT_MS = 2000
+#: How long opening the store keeps trying while the file is busy (workers starting at once).
+OPEN_RETRY_SECONDS = 10.0
 #: Per-minute counts are kept for at most a day, whatever the retention.
 MINUTE_RETENTION_SECONDS = 24 * 3600
 
@@ -98,8 +100,7 @@ class SQLiteErrorStore:
         self._records = 0
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self._connection() as db:
-                db.executescript(_SCHEMA)
+            _while_busy(lambda: self._connection().executescript(_SCHEMA), OPEN_RETRY_SECONDS)
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the error store {self.path}: {exc}") from exc
 
@@ -109,7 +110,7 @@ class SQLiteErrorStore:
             db = None  # inherited through fork (gunicorn --preload): never share it
         if db is None:
             db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
+            _while_busy(lambda: db.execute("PRAGMA journal_mode=WAL"), BUSY_TIMEOUT_MS / 1000)
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             self._local.db = db
@@ -418,3 +419,25 @@ def _group(row: Any) -> ErrorGroup:
         last_request_id=rid,
         resolved=bool(resolved),
     )
+
+
+def _while_busy(action: Any, seconds: float) -> Any:
+    """Run ``action``, again while SQLite answers "database is locked" or "busy", for up to
+    ``seconds``.
+
+    SQLite's busy timeout does not cover every case: a statement whose read snapshot went
+    stale while another process wrote (two workers creating the tables at once), or a
+    switch to WAL mode, fails at once. Giving up there would leave a worker on a store of
+    its own.
+    """
+    deadline = time.monotonic() + seconds
+    delay = 0.005
+    while True:
+        try:
+            return action()
+        except sqlite3.OperationalError as exc:
+            text = str(exc)
+            if ("locked" not in text and "busy" not in text) or time.monotonic() >= deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.25)
