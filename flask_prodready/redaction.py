@@ -2,8 +2,8 @@
 
 One rule serves logs, error records, the CLI and the dashboard alike: a value is hidden
 when its key *looks* secret (see :data:`SECRET_KEY_PARTS`), at any depth of nested mappings
-and sequences, and a password inside a URL (``postgresql://user:pw@host/db``) is hidden in
-any string.
+and sequences, and a password inside a URL (``postgresql://user:pw@host/db``) or a
+connection string (``password=pw``, ``PWD=pw;``) is hidden in any string.
 """
 
 from __future__ import annotations
@@ -50,6 +50,14 @@ _URL_PASSWORD_RE = re.compile(
 )
 
 
+# password=value in libpq ("password='a b'"), ODBC ("PWD={x};") and query strings ("&pwd=x").
+_KEY_VALUE_PASSWORD_RE = re.compile(
+    r"(?P<head>\b(?:\w*password|passwd|pwd)\s*=\s*)"
+    r"(?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|\{[^}]*\}|[^\s;&,)]+)",
+    re.IGNORECASE,
+)
+
+
 @functools.lru_cache(maxsize=4096)
 def _secret_name(name: str) -> bool:
     return _SECRET_KEY_RE.search(name) is not None
@@ -71,18 +79,24 @@ def is_secret_key(key: object) -> bool:
 
 
 def redact_url_passwords(text: str) -> str:
-    """Hide the password of every URL in ``text``, keeping scheme, user and host.
+    """Hide the password of every URL in ``text``, keeping scheme, user and host, and the
+    value of every ``password=``, ``passwd=`` or ``pwd=`` (libpq and ODBC connection
+    strings, query strings), as drivers quote them in their error messages.
 
     ::
 
         >>> redact_url_passwords("postgresql://app:hunter2@db:5432/shop")
         'postgresql://app:***@db:5432/shop'
+        >>> redact_url_passwords("host=db user=app password='hunter 2' dbname=shop")
+        'host=db user=app password=*** dbname=shop'
 
     .. versionadded:: 0.1
     """
-    if "://" not in text:
-        return text
-    return _URL_PASSWORD_RE.sub(rf"\g<head>{REDACTED}@", text)
+    if "://" in text:
+        text = _URL_PASSWORD_RE.sub(rf"\g<head>{REDACTED}@", text)
+    if "=" in text:
+        text = _KEY_VALUE_PASSWORD_RE.sub(rf"\g<head>{REDACTED}", text)
+    return text
 
 
 def redact(value: Any, *, key: object = None) -> Any:

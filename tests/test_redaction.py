@@ -100,3 +100,24 @@ def test_none_and_booleans_under_secret_keys_stay_readable() -> None:
 def test_url_passwords_are_hidden(text: str, expected: str) -> None:
     assert redact_url_passwords(text) == expected
     assert redact({"DATABASE_URL": text}) == {"DATABASE_URL": expected}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "could not connect: host=db user=app password='hunter 2' dbname=shop",
+            "could not connect: host=db user=app password=*** dbname=shop",
+        ),
+        ("host=db password=s3cr3t sslpassword=k3y", "host=db password=*** sslpassword=***"),
+        ("DRIVER={ODBC};UID=u;PWD={p;w};DATABASE=y", "DRIVER={ODBC};UID=u;PWD=***;DATABASE=y"),
+        ("https://x/cb?user=a&password=abc&next=1", "https://x/cb?user=a&password=***&next=1"),
+        (
+            'FATAL: password authentication failed for user "app"',
+            'FATAL: password authentication failed for user "app"',
+        ),
+    ],
+)
+def test_connection_string_passwords_are_hidden(text: str, expected: str) -> None:
+    assert redact_url_passwords(text) == expected
+    assert redact({"error": text}) == {"error": expected}
