@@ -460,6 +460,24 @@ def test_a_multiprocess_directory_set_too_late_is_refused(
         make_app(app_dir)
 
 
+def run_in_multiprocess_mode(script: str, app_dir: AppDir) -> dict[str, Any]:
+    """Run ``script`` in a Python of its own with PROMETHEUS_MULTIPROC_DIR set before
+    prometheus_client loads; return the JSON object it prints last."""
+    multiproc = app_dir.root / "multiproc"
+    multiproc.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(app_dir.root)],
+        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(multiproc)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    figures: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return figures
+
+
 _MULTIPROCESS_SCRIPT = """
 import json, sys
 from flask import Flask
@@ -504,18 +522,7 @@ print(json.dumps({
 def test_multiprocess_mode_counts_in_flight_and_totals_in_the_shared_files(
     app_dir: AppDir,
 ) -> None:
-    multiproc = app_dir.root / "multiproc"
-    multiproc.mkdir()
-    result = subprocess.run(
-        [sys.executable, "-c", _MULTIPROCESS_SCRIPT, str(app_dir.root)],
-        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(multiproc)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    figures = run_in_multiprocess_mode(_MULTIPROCESS_SCRIPT, app_dir)
     assert figures["seen"] == [1.0, 1.0, 1.0], "each request sees itself in flight"
     assert figures["in_flight"] == 0.0
     assert figures["count"] == figures["total"] == figures["le_inf"] == 3.0
@@ -572,18 +579,7 @@ def test_the_one_lock_writers_are_in_use(app_dir: AppDir) -> None:
 
 
 def test_a_forked_worker_counts_in_a_file_of_its_own(app_dir: AppDir) -> None:
-    multiproc = app_dir.root / "multiproc"
-    multiproc.mkdir()
-    result = subprocess.run(
-        [sys.executable, "-c", _FORK_SCRIPT, str(app_dir.root)],
-        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(multiproc)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    figures = run_in_multiprocess_mode(_FORK_SCRIPT, app_dir)
     assert figures["child_file"], "the child wrote to its own file, not the parent's"
     assert figures["total"] == figures["count"] == 6.0, "2 + 1 in the parent, 3 in the child"
     assert figures["writers"] == ["write"], "the one-lock writer of multiprocess mode"
