@@ -757,9 +757,6 @@ class _AccessLog:
         below = tuple(p.rstrip("/") + "/" for p in self.skip_paths if p.rstrip("/"))
         object.__setattr__(self, "_below", below)
 
-    def skips(self, path: str) -> bool:
-        return path in self._exact or path.startswith(self._below)
-
 
 def init_logs(app: Flask, state: Any) -> None:
     """Set up logging for ``app`` (the ``logs`` part): the sink, stdlib routing, access lines.
@@ -958,16 +955,6 @@ del _key, _value
 def _decode_path(environ: Mapping[str, Any]) -> str:
     raw = environ.get("PATH_INFO", "") or "/"
     return str(raw).encode("latin-1", "replace").decode("utf-8", "replace")
-
-
-def _content_length(headers: list[tuple[str, str]] | None) -> int | None:
-    for name, value in headers or ():
-        if name.lower() == "content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
 
 
 _ACCESS_LEVEL_NO = 20
