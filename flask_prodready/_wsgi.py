@@ -7,6 +7,9 @@ app: the id header is added in ``start_response``, whatever produced the respons
 
 from __future__ import annotations
 
+import os
+import threading
+import weakref
 from collections.abc import Callable, Iterable
 from time import perf_counter as _perf_counter
 from typing import TYPE_CHECKING, Any, Protocol
@@ -87,6 +90,33 @@ class RequestMiddleware:
         self.observers: list[Observer] = []
         #: Runs the app for the requests it wants instead of a plain call (the profiler).
         self.around: Around | None = None
+        #: Called once per process, before its first request (background work starts on
+        #: first use, never in ``init_app``); ``None`` once they ran.
+        self._first_use: list[Callable[[], None]] | None = None
+        self._on_first_use: list[Callable[[], None]] = []
+        self._first_use_lock = threading.Lock()
+        _middlewares.add(self)
+
+    def on_first_request(self, start: Callable[[], None]) -> None:
+        """Call ``start`` before the first request of each process (again after a fork)."""
+        with self._first_use_lock:
+            self._on_first_use.append(start)
+            self._first_use = list(self._on_first_use)
+
+    def _start_first_use(self) -> None:
+        with self._first_use_lock:
+            starters, self._first_use = self._first_use, None
+        for start in starters or ():
+            try:
+                start()
+            except Exception:  # background work must never fail a request
+                from loguru import logger
+
+                logger.bind(logger="flask_prodready").exception("could not start background work")
+
+    def _after_fork(self) -> None:
+        self._first_use_lock = threading.Lock()
+        self._first_use = list(self._on_first_use) or None
 
     @property
     def request_id_header(self) -> str:
@@ -98,6 +128,8 @@ class RequestMiddleware:
         self._request_id_header, self._request_id_header_lower = name, name.lower()
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if self._first_use is not None:
+            self._start_first_use()
         started = _perf_counter()
         observers = self.observers
         watching = [o.begin(environ) for o in observers] if observers else None
@@ -176,6 +208,17 @@ class RequestMiddleware:
             for index in range(len(watching)):
                 observers[index].end(environ, status, req, watching[index])
 
+
+_middlewares: weakref.WeakSet[RequestMiddleware] = weakref.WeakSet()
+
+
+def _rearm_after_fork() -> None:
+    # The child has none of the parent's threads: its first request starts them anew.
+    for each in list(_middlewares):
+        each._after_fork()
+
+
+os.register_at_fork(after_in_child=_rearm_after_fork)
 
 #: Status lines seen, and their codes: a lookup costs less than parsing for every request.
 _STATUS_CODES: dict[str, int] = {}

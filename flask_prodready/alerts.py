@@ -39,6 +39,7 @@ import socket
 import threading
 import time
 import urllib.request
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
@@ -46,6 +47,7 @@ from typing import Any, Protocol
 from flask import Flask
 from loguru import logger
 
+from ._wsgi import middleware
 from .exceptions import ConfigError, ConfigProblem
 from .snapshots import MetricsSample, SampleStore, histogram_quantile
 
@@ -616,27 +618,58 @@ class AlertEngine:
     # -- the background thread -------------------------------------------------------------
 
     def start(self) -> None:
-        """Evaluate every ``interval`` seconds in a daemon thread (restarted after fork)."""
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="prodready-alerts", daemon=True)
-        self._thread.start()
+        """Evaluate every ``interval`` seconds in a daemon thread, once per process.
+
+        The thread holds the engine weakly: when the app (and so its engine) is gone, the
+        thread ends at its next wake-up instead of keeping it alive.
+        """
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._stop.clear()
+            self._thread = threading.Thread(
+                target=_evaluate_while_alive,
+                args=(weakref.ref(self), self._stop, self.interval),
+                name="prodready-alerts",
+                daemon=True,
+            )
+            self._thread.start()
 
     def stop(self) -> None:
         """Stop the background thread."""
         self._stop.set()
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.evaluate()
-            except Exception:  # one bad evaluation must not end alerting
-                logger.bind(logger="flask_prodready.alerts").exception("alert evaluation failed")
-
     def _after_fork(self) -> None:
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._lock = threading.Lock()
-        if self._thread is not None:
-            self.start()
+        self._stop = threading.Event()
+        self._thread = None  # the parent's thread does not exist here
+
+
+def _evaluate_while_alive(
+    engine_ref: weakref.ref[AlertEngine], stop: threading.Event, interval: float
+) -> None:
+    while not stop.wait(interval):
+        engine = engine_ref()
+        if engine is None:
+            return
+        try:
+            engine.evaluate()
+        except Exception:  # one bad evaluation must not end alerting
+            logger.bind(logger="flask_prodready.alerts").exception("alert evaluation failed")
+        del engine
+
+
+#: The engines of this process, for the fork hook; an app's engine goes with its app.
+_engines: weakref.WeakSet[AlertEngine] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for engine in list(_engines):
+        engine._after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _compare(value: float, op: str, threshold: float) -> bool:
@@ -765,8 +798,9 @@ def init_alerts(app: Flask, state: Any) -> None:
     )
     state.components["alerts"] = engine
     if setting("PRODREADY_ALERTS_EVALUATE"):
-        engine.start()
-        os.register_at_fork(after_in_child=engine._after_fork)
+        # On first use, once per process (again in each forked worker), never in init_app.
+        middleware(app, state).on_first_request(engine.start)
+        _engines.add(engine)
 
 
 class _NoSignals:

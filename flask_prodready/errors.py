@@ -28,16 +28,23 @@ get a small HTML page with the same facts.
 
 from __future__ import annotations
 
+import functools
 import html
-from collections.abc import Mapping
-from typing import Any, ClassVar
+import os
+from collections.abc import Callable, Mapping
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-from flask import Flask, Response, request
+from flask import Flask, Response, got_request_exception, request
+from flask.typing import ResponseReturnValue
 from loguru import logger
 from werkzeug.exceptions import HTTPException, InternalServerError, default_exceptions
 from werkzeug.http import HTTP_STATUS_CODES
 
 from .request_id import request_id
+
+if TYPE_CHECKING:
+    from .store import ErrorStore
 
 __all__ = [
     "PROBLEM_CONTENT_TYPE",
@@ -308,10 +315,15 @@ def smorest_errors(error: HTTPException) -> Any:
 
 
 class ErrorHandlers:
-    """The app's error handlers (the ``errors`` part); records what the recorder accepts."""
+    """The problem-document handlers of the ``errors`` part; records what the recorder accepts."""
 
     def __init__(
-        self, *, json_only: bool, type_base: str | None, record: Any = None, state: Any = None
+        self,
+        *,
+        json_only: bool,
+        type_base: str | None,
+        record: Callable[[BaseException, int], None] | None = None,
+        state: Any = None,
     ) -> None:
         self.json_only = json_only
         self.type_base = type_base or None
@@ -320,6 +332,7 @@ class ErrorHandlers:
         self._components: dict[str, Any] = state.components if state is not None else {}
 
     def handle_app_error(self, error: AppError) -> Response:
+        """Answer an :class:`AppError` with its problem document."""
         details = dict(error.details)
         errors = details.pop("errors", None)
         document = problem_document(
@@ -334,9 +347,25 @@ class ErrorHandlers:
         self._maybe_record(error, error.status)
         return problem_response(document, error.headers, json_only=self.json_only)
 
-    def handle_http_exception(self, error: HTTPException) -> Response:
+    def handle_http_exception(self, error: HTTPException) -> ResponseReturnValue:
+        """Answer a werkzeug ``HTTPException`` (``abort(404)``, a 500 nobody handled…)."""
+        fallback = _app_handler_below(error)
+        if fallback is not None:
+            # Without us, the app's own handler for a base class (``Exception``) would have
+            # answered: ours, registered for HTTPException, must not shadow it.
+            return fallback(error)
         if isinstance(error, InternalServerError) and error.original_exception is not None:
-            return self.handle_unexpected(error.original_exception)
+            # Recorded and logged when Flask sent got_request_exception; the client gets
+            # nothing of the exception.
+            self._count(error.original_exception, 500)
+            document = problem_document(
+                500,
+                title="Internal Server Error",
+                detail=_GENERIC_DETAIL,
+                code="internal_error",
+                type_base=self.type_base,
+            )
+            return problem_response(document, json_only=self.json_only)
         status = error.code or 500
         data = getattr(error, "data", None)
         detail = error.description
@@ -359,55 +388,64 @@ class ErrorHandlers:
         self._maybe_record(error, status)
         return problem_response(document, headers, json_only=self.json_only)
 
-    def handle_unexpected(self, error: BaseException) -> Response:
-        if isinstance(error, HTTPException):
-            return self.handle_http_exception(error)
-        if isinstance(error, AppError):
-            return self.handle_app_error(error)
-        logger.opt(exception=error).error(
-            "unhandled {} on {} {}", type(error).__name__, request.method, request.path
-        )
-        if _propagating():
-            # Flask's own rule (testing, debug): the test client or the debugger gets it.
-            if self.record is not None:
-                self.record(error, 500)
-            raise error
-        self._maybe_record(error, 500)
-        document = problem_document(
-            500,
-            title="Internal Server Error",
-            detail=_GENERIC_DETAIL,
-            code="internal_error",
-            type_base=self.type_base,
-        )
-        return problem_response(document, json_only=self.json_only)
+    def record_unexpected(self, error: BaseException, status: int = 500) -> None:
+        """Log and record an exception that no problem document answers.
 
-    def _maybe_record(self, error: BaseException, status: int) -> None:
+        Called for exceptions that reach Flask's ``handle_exception`` (whoever then answers
+        the 500: the app's own handler, another extension's or ours) and for exceptions that
+        the app's own handler answered with a 5xx status.
+        """
+        if self.record is not None:
+            self.record(error, status)
+
+    def _count(self, error: BaseException, status: int) -> None:
         # The metrics part is set up after this one, so it is looked up per error.
         metrics = self._components.get("metrics")
         if metrics is not None:
             metrics.count_error(status, type(error).__name__)
-            if not isinstance(error, AppError | HTTPException):
-                metrics.count_exception(error)
+
+    def _maybe_record(self, error: BaseException, status: int) -> None:
+        self._count(error, status)
         if self.record is not None:
             self.record(error, status)
+
+
+def _app_handler_below(error: HTTPException) -> Callable[[Any], ResponseReturnValue] | None:
+    """The app's own app-level handler for a base class of ``HTTPException``, if any."""
+    from flask import current_app
+
+    handlers: Mapping[type, Any] = current_app.error_handler_spec[None][None]
+    for kind in HTTPException.__mro__[1:]:
+        handler: Callable[[Any], ResponseReturnValue] | None = handlers.get(kind)
+        if handler is not None:
+            return handler
+    return None
 
 
 def init_errors(app: Flask, state: Any) -> None:
     """Register the problem-document handlers on ``app`` (the ``errors`` part).
 
-    Handlers are registered per status code as well as per class, so they take precedence
-    over a class-level ``HTTPException`` handler that another extension (flask-smorest)
-    registers, whatever the order of set-up. The error store is opened here, once.
+    The app's own choices win: a handler is registered only where the app (or an extension
+    such as flask-smorest) has none, and whatever the order of set-up an error that the app
+    or a blueprint already handles (by status code or by exception class) is answered by
+    that handler. Unexpected exceptions are recorded whoever answers them: through Flask's
+    ``got_request_exception`` signal, and for the app's own 5xx answers to exceptions.
+
+    With ``PRODREADY_ERRORS_TAKE_OVER`` on, every status code without an app-level handler of
+    the app's own gets a per-code problem handler, which takes precedence over class-level
+    ``HTTPException`` handlers such as flask-smorest's.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2
+        Handlers fill gaps only; ``PRODREADY_ERRORS_TAKE_OVER`` brings back problem documents
+        for everything.
     """
     handlers = ErrorHandlers(
         json_only=state.setting("PRODREADY_ERRORS_FORMAT") == "json",
         type_base=state.setting("PRODREADY_ERRORS_TYPE_BASE"),
         state=state,
     )
-    recorder = _open_recorder(app, state)
+    recorder = _lazy_recorder(app, state)
     if recorder is not None:
         handlers.record = _Recording(
             recorder, frozenset(state.setting("PRODREADY_ERRORS_RECORD_STATUSES"))
@@ -415,11 +453,120 @@ def init_errors(app: Flask, state: Any) -> None:
         state.components["error_recorder"] = recorder
         state.components["error_store"] = recorder.store
     state.components["errors"] = handlers
-    app.register_error_handler(AppError, handlers.handle_app_error)
-    app.register_error_handler(HTTPException, handlers.handle_http_exception)
-    for code in default_exceptions:
-        app.register_error_handler(code, handlers.handle_http_exception)
-    app.register_error_handler(Exception, handlers.handle_unexpected)
+    own = app.error_handler_spec[None]
+    _register_missing(app, own[None], AppError, handlers.handle_app_error)
+    _register_missing(app, own[None], HTTPException, handlers.handle_http_exception)
+    if state.setting("PRODREADY_ERRORS_TAKE_OVER"):
+        for code, kind in default_exceptions.items():
+            _register_missing(app, own[code], kind, handlers.handle_http_exception, code=code)
+    got_request_exception.connect(_on_unhandled, app, weak=False)
+    _record_after_logging(app)
+    _watch_app_handlers(app)
+
+
+def _register_missing(
+    app: Flask,
+    existing: Mapping[type, Any],
+    kind: type[Exception],
+    handler: Callable[[Any], ResponseReturnValue],
+    code: int | None = None,
+) -> None:
+    if kind not in existing:
+        app.register_error_handler(code if code is not None else kind, handler)
+
+
+def _handlers_of(app: Flask) -> ErrorHandlers | None:
+    from .extension import EXTENSION_KEY
+
+    state = app.extensions.get(EXTENSION_KEY)
+    if state is None:
+        return None
+    handlers: ErrorHandlers | None = state.components.get("errors")
+    return handlers
+
+
+def _on_unhandled(sender: Flask, exception: BaseException, **extra: Any) -> None:
+    """``got_request_exception``: an exception that no handler of the app answered.
+
+    When Flask propagates it (testing, debug) it logs nothing, so the line and the record
+    are ours to make here; otherwise Flask logs it next (``log_exception``), and it is
+    recorded after that line, so that the line is among the request's breadcrumbs.
+    """
+    if not _propagating():
+        return
+    handlers = _handlers_of(sender)
+    if handlers is None:
+        return
+    logger.opt(exception=exception).error(
+        "unhandled {} on {} {}", type(exception).__name__, request.method, request.path
+    )
+    handlers.record_unexpected(exception)
+
+
+def _record_after_logging(app: Flask) -> None:
+    """Record what Flask's ``log_exception`` logs, right after the line it writes to
+    ``app.logger`` (wrapped on this app object; the logging itself is untouched)."""
+    original = app.log_exception
+
+    @functools.wraps(original)
+    def log_exception(exc_info: Any) -> None:
+        original(exc_info)
+        handlers = _handlers_of(app)
+        error = exc_info[1] if isinstance(exc_info, tuple) else None
+        if handlers is not None and isinstance(error, BaseException):
+            handlers.record_unexpected(error)
+
+    app.log_exception = log_exception  # type: ignore[method-assign]
+
+
+def _watch_app_handlers(app: Flask) -> None:
+    """Record exceptions that the app's own handler answers with a 5xx status.
+
+    Flask sends no signal when a handler of the app answers (``@app.errorhandler(Exception)``
+    rendering an error page), so ``handle_user_exception`` is wrapped on this app object;
+    the answer itself is the handler's, untouched.
+    """
+    original = app.handle_user_exception
+
+    @functools.wraps(original)
+    def handle_user_exception(error: Exception) -> Any:
+        answer = original(error)
+        if not isinstance(error, HTTPException | AppError):
+            status = _status_of(answer)
+            if status >= 500:
+                handlers = _handlers_of(app)
+                if handlers is not None:
+                    logger.opt(exception=error).error(
+                        "{} on {} {} answered {} by the app's own error handler",
+                        type(error).__name__,
+                        request.method,
+                        request.path,
+                        status,
+                    )
+                    metrics = handlers._components.get("metrics")
+                    if metrics is not None:
+                        metrics.count_exception(error)
+                    handlers.record_unexpected(error, status)
+        return answer
+
+    app.handle_user_exception = handle_user_exception  # type: ignore[method-assign,assignment]
+
+
+def _status_of(answer: Any) -> int:
+    """The status of a view or handler return value, as Flask's ``make_response`` reads it."""
+    status: Any = 200
+    if isinstance(answer, tuple):
+        if len(answer) >= 2 and isinstance(answer[1], int | str | HTTPStatus):
+            status = answer[1]
+        answer = answer[0]
+    elif hasattr(answer, "status_code"):
+        status = answer.status_code
+    if status == 200 and hasattr(answer, "status_code"):
+        status = answer.status_code
+    try:
+        return int(str(status).split()[0]) if isinstance(status, str) else int(status)
+    except (ValueError, IndexError):
+        return 200
 
 
 class _Recording:
@@ -430,17 +577,20 @@ class _Recording:
         self.statuses = statuses
 
     def __call__(self, error: BaseException, status: int) -> None:
+        """Record ``error`` if it is unexpected, or its status is one of the chosen ones."""
         expected = isinstance(error, AppError | HTTPException)
         if not expected or status in self.statuses:
             self.recorder.record(error, status)
 
 
-def _open_recorder(app: Flask, state: Any) -> Any:
-    from pathlib import Path
+def _lazy_recorder(app: Flask, state: Any) -> Any:
+    """The error recorder, over a store that opens on first use and closes with the app."""
+    import weakref
 
     from .logs import request_breadcrumbs
     from .recording import ErrorRecorder
-    from .store import MemoryErrorStore, StoreLimits, open_store
+    from .store import StoreLimits, open_store
+    from .store.lazy import LazyStore
 
     kind = state.setting("PRODREADY_ERROR_STORE")
     if kind == "none":
@@ -464,14 +614,14 @@ def _open_recorder(app: Flask, state: Any) -> Any:
         max_occurrences=state.setting("PRODREADY_ERROR_STORE_MAX_OCCURRENCES"),
         retention_seconds=state.setting("PRODREADY_ERROR_STORE_RETENTION_HOURS") * 3600,
     )
-    path = state.setting("PRODREADY_ERROR_STORE_PATH") or str(
-        Path(app.instance_path) / "prodready-errors.sqlite3"
+    path = state.setting("PRODREADY_ERROR_STORE_PATH") or os.path.join(
+        app.instance_path, "prodready-errors.sqlite3"
     )
-    try:
-        store = open_store(kind, path=path, url=url, limits=limits)
-    except Exception as exc:  # a read-only disk must not stop the app: keep errors in memory
-        logger.bind(logger="flask_prodready.errors").error(
-            "cannot open the {} error store ({}); recording errors in memory instead", kind, exc
-        )
-        store = MemoryErrorStore(limits)
-    return ErrorRecorder(store, breadcrumbs=request_breadcrumbs, components=state.components)
+    store = LazyStore(
+        lambda: open_store(kind, path=path, url=url, limits=limits), kind=kind, limits=limits
+    )
+    # An app per test must not leave a file or a connection pool behind.
+    weakref.finalize(app, store.close)
+    return ErrorRecorder(
+        cast("ErrorStore", store), breadcrumbs=request_breadcrumbs, components=state.components
+    )

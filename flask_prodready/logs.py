@@ -58,8 +58,11 @@ __all__ = [
 ACCESS_LOGGER = "flask_prodready.access"
 #: The level names accepted by the settings and :func:`set_log_level`.
 LEVELS: tuple[str, ...] = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
-#: Loggers whose own handlers are replaced, so their lines reach the same sink exactly once.
-TAKEN_OVER_LOGGERS: tuple[str, ...] = ("gunicorn.error", "gunicorn.access", "werkzeug")
+#: The server's loggers whose own handlers are replaced, so their lines reach the same sink
+#: exactly once (they do not propagate to the root logger).
+SERVER_LOGGERS: tuple[str, ...] = ("gunicorn.error", "gunicorn.access")
+#: Loggers whose handlers :func:`flask_prodready.testing.reset_logging` restores.
+TAKEN_OVER_LOGGERS: tuple[str, ...] = (*SERVER_LOGGERS, "werkzeug")
 
 # Fields of the schema; a bound field of the same name is written as "extra_<name>".
 _SCHEMA_FIELDS = frozenset(
@@ -392,6 +395,10 @@ class _LineShipper:
         self.components: Mapping[str, Any] | None = None
         self.failures = 0
         self.dropped = 0
+        #: Write each line at once, in the caller's thread (the ``testing`` environment:
+        #: no background thread, and a test sees the line in the store straight away).
+        self.synchronous = False
+        self._flushing = False
         self._pending: deque[Any] = deque(maxlen=capacity)
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -417,7 +424,14 @@ class _LineShipper:
                 text,
             )
         )
-        if self._pid != os.getpid():
+        if self.synchronous:
+            if not self._flushing:
+                self._flushing = True
+                try:
+                    self.flush()
+                finally:
+                    self._flushing = False
+        elif self._pid != os.getpid():
             self._start()
 
     def _start(self) -> None:
@@ -614,7 +628,7 @@ def _install(settings: Mapping[str, Any], environment: str) -> None:
         )
         _installed = _Installed(handler_id, sink, levels)
     if settings["PRODREADY_LOG_INTERCEPT_STDLIB"]:
-        _intercept_stdlib(levels.lowest())
+        _intercept_stdlib(levels, bool(settings.get("PRODREADY_LOG_STDLIB_TAKE_OVER")))
 
 
 def send_to_stderr() -> None:
@@ -671,16 +685,43 @@ def _remove_handler(handler_id: int) -> None:
         logger.remove(handler_id)
 
 
-def _intercept_stdlib(lowest: int) -> None:
-    handler = InterceptHandler()
+def _intercept_stdlib(levels: _Levels, take_over: bool) -> None:
+    """Route stdlib logging into the sink, adding to what the app set up.
+
+    By default one :class:`InterceptHandler` joins the root logger's handlers: every handler
+    and level the app (or another library) set stays, and our stream gets the records that
+    those levels let through. Loggers named in ``PRODREADY_LOG_LEVELS`` get that level. With
+    ``take_over`` (``PRODREADY_LOG_STDLIB_TAKE_OVER``), the root logger's handlers are
+    replaced by ours and its level set to ``PRODREADY_LOG_LEVEL``, and Python warnings are
+    logged.
+    """
+    global _took_over
     root = logging.getLogger()
-    root.handlers = [handler]
-    root.setLevel(_stdlib_level(lowest))
-    for name in TAKEN_OVER_LOGGERS:
-        taken = logging.getLogger(name)
-        taken.handlers = [handler]
-        taken.propagate = False
-    logging.captureWarnings(True)
+    handler = next((h for h in root.handlers if isinstance(h, InterceptHandler)), None)
+    if handler is None:
+        handler = InterceptHandler()
+    if take_over:
+        root.handlers = [handler]
+        root.setLevel(_stdlib_level(levels.lowest()))
+        logging.captureWarnings(True)
+    elif handler not in root.handlers:
+        root.addHandler(handler)
+    _took_over = take_over
+    for name, level in levels.per_logger.items():
+        logging.getLogger(name).setLevel(_stdlib_level(level))
+    werkzeug = logging.getLogger("werkzeug")
+    if werkzeug.level == logging.NOTSET:
+        # What werkzeug itself does before its first line; its lines then reach the root.
+        werkzeug.setLevel(logging.INFO)
+    for name in SERVER_LOGGERS:
+        # gunicorn's own loggers do not propagate: their lines come through the sink once.
+        server = logging.getLogger(name)
+        server.handlers = [handler]
+        server.propagate = False
+
+
+#: Whether the root logger was taken over (``PRODREADY_LOG_STDLIB_TAKE_OVER``).
+_took_over = False
 
 
 def _stdlib_level(loguru_level: int) -> int:
@@ -718,8 +759,11 @@ def set_log_level(level: str, logger_name: str | None = None) -> None:
         else:
             levels.per_logger[logger_name] = number
         levels._cache.clear()
+        if logger_name is not None:
+            # Named, the stdlib logger follows, as PRODREADY_LOG_LEVELS does at start-up.
+            logging.getLogger(logger_name).setLevel(_stdlib_level(number))
         root = logging.getLogger()
-        if any(isinstance(h, InterceptHandler) for h in root.handlers):
+        if _took_over and any(isinstance(h, InterceptHandler) for h in root.handlers):
             root.setLevel(_stdlib_level(levels.lowest()))
 
 
@@ -768,15 +812,19 @@ def init_logs(app: Flask, state: Any) -> None:
     """
     settings = state.settings.values
     _install(settings, state.environment)
-    from flask.logging import default_handler
+    if settings["PRODREADY_LOG_INTERCEPT_STDLIB"]:
+        from flask.logging import default_handler
 
-    app.logger.removeHandler(default_handler)
+        # app.logger's lines reach our stream through the root logger; Flask's own fallback
+        # handler would print them a second time, as plain text on stderr.
+        app.logger.removeHandler(default_handler)
     access = _AccessLog(
         tuple(settings["PRODREADY_ACCESS_LOG_SKIP_PATHS"]), settings["PRODREADY_SLOW_REQUEST_MS"]
     )
     state.components["logs"] = access
     level = settings["PRODREADY_LOG_STORE_LEVEL"]
     _shipper.components = state.components if level != "OFF" else None
+    _shipper.synchronous = state.environment == "testing"
     if level != "OFF":
         _shipper.level = _level_no(level)
     # Breadcrumbs only serve recorded errors: no buffer per request without an error store.

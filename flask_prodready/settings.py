@@ -11,8 +11,10 @@ Where a value comes from, lowest precedence first:
    those a ``.env`` file next to the app defines;
 4. keyword overrides given to :class:`~flask_prodready.ProdReady`.
 
-The environment is the value of ``PRODREADY_ENV``; without it, ``development`` when the
-Flask app runs in debug mode and ``production`` otherwise.
+The environment is the value of ``PRODREADY_ENV``; without it, ``testing`` when the Flask
+app is in testing mode (``TESTING = True`` before ``init_app``), ``development`` when it runs
+in debug mode, and ``production`` otherwise. The ``testing`` environment starts from
+:data:`TESTING_DEFAULTS` (errors in memory, no background evaluation).
 """
 
 from __future__ import annotations
@@ -65,6 +67,17 @@ DOTENV_FILE = ".env"
 DEVELOPMENT = "development"
 #: Environment used when ``PRODREADY_ENV`` is unset and the app does not run in debug mode.
 PRODUCTION = "production"
+#: Environment used when ``PRODREADY_ENV`` is unset and the app is in testing mode
+#: (``app.testing``, ``TESTING = True``).
+TESTING = "testing"
+#: Defaults that differ in the ``testing`` environment: an app per test keeps its errors in
+#: memory, starts no background thread and writes no file. A source that sets one wins.
+TESTING_DEFAULTS: Mapping[str, Any] = MappingProxyType(
+    {
+        "PRODREADY_ERROR_STORE": "memory",
+        "PRODREADY_ALERTS_EVALUATE": False,
+    }
+)
 
 _ENV_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 _PREFIX_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -73,6 +86,7 @@ _FALSE = frozenset({"false", "no", "off", "0"})
 # Where a loaded value came from, as dynaconf's loaders name it; used to say where to fix it.
 _OVERRIDES_LOADER = "prodready_overrides"
 _APP_CONFIG_LOADER = "app_config"
+_TESTING_LOADER = "prodready_testing_defaults"
 _MISSING = object()
 # Validators record the defaults they apply under these loaders.
 _DEFAULT_LOADERS = frozenset({"validator", "setdefault"})
@@ -415,8 +429,17 @@ SETTINGS: tuple[Setting, ...] = (
         "PRODREADY_LOG_INTERCEPT_STDLIB",
         True,
         BOOL,
-        "Route stdlib `logging` (werkzeug, sqlalchemy, gunicorn, your libraries) and Python "
-        "warnings into the same sink.",
+        "Route stdlib `logging` (werkzeug, sqlalchemy, gunicorn, your libraries) into the same "
+        "sink: one handler joins the root logger's, and every handler and level the app set "
+        "stays as it was.",
+    ),
+    Setting(
+        "PRODREADY_LOG_STDLIB_TAKE_OVER",
+        False,
+        BOOL,
+        "Make our stream the only one for stdlib logging: replace the root logger's handlers, "
+        "set its level to `PRODREADY_LOG_LEVEL` and log Python warnings. Off, the app's own "
+        "handlers and levels decide what stdlib records exist.",
     ),
     Setting(
         "PRODREADY_LOG_STORE_LEVEL",
@@ -453,8 +476,16 @@ SETTINGS: tuple[Setting, ...] = (
         "PRODREADY_ERRORS_ENABLED",
         True,
         BOOL,
-        "Answer every error as an RFC 9457 problem document and record unexpected errors in "
-        "the error store.",
+        "Answer the errors that no handler of the app answers as RFC 9457 problem documents, "
+        "and record unexpected errors in the error store, whoever answers them.",
+    ),
+    Setting(
+        "PRODREADY_ERRORS_TAKE_OVER",
+        False,
+        BOOL,
+        "Answer every error with a problem document, also those that a class-level "
+        "`HTTPException` handler would answer, such as flask-smorest's (its 422 included). "
+        "Handlers the app registered for a status code still win.",
     ),
     Setting(
         "PRODREADY_ERRORS_FORMAT",
@@ -958,7 +989,7 @@ class LoadedSettings:
             return "keyword argument"
         if identifier == _APP_CONFIG_LOADER:
             return "app code (app.config)"
-        if loader in _DEFAULT_LOADERS or identifier == "validator":
+        if loader in _DEFAULT_LOADERS or identifier in ("validator", _TESTING_LOADER):
             return None
         if loader in _FILE_LOADERS:
             return f"{identifier} [{env.lower()}]"
@@ -988,16 +1019,21 @@ def _upper_keys(data: Mapping[str, Any]) -> set[str]:
 
 
 def resolve_environment(app: Flask) -> str:
-    """The settings environment for ``app``: ``PRODREADY_ENV``, else from debug mode.
+    """The settings environment for ``app``: ``PRODREADY_ENV``, else from the app's mode.
 
-    :param app: the app being set up; its ``debug`` flag picks ``development`` or
-        ``production`` when ``PRODREADY_ENV`` is unset or empty.
+    :param app: the app being set up; when ``PRODREADY_ENV`` is unset or empty, its
+        ``testing`` flag picks ``testing``, else its ``debug`` flag ``development``, else
+        ``production``.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2
+        A testing app runs in the ``testing`` environment.
     """
     chosen = os.environ.get(ENV_SWITCHER, "").strip()
     if chosen:
         return chosen.lower()
+    if app.testing:
+        return TESTING
     return DEVELOPMENT if app.debug else PRODUCTION
 
 
@@ -1069,6 +1105,8 @@ def load_settings(
         _keep_text_of_string_settings(loaded.dynaconf, prefix, validators)
     _apply_overrides(app, loaded, overrides)
     target: Any = loaded.dynaconf if loaded.dynaconf is not None else app.config
+    if environment == TESTING:
+        _apply_testing_defaults(app, loaded)
     for validator in [*(setting.validator() for setting in SETTINGS), *validators]:
         problems.extend(_run_validator(validator, target, loaded))
     if not problems:
@@ -1246,6 +1284,15 @@ def _apply_overrides(app: Flask, loaded: LoadedSettings, overrides: Mapping[str,
             loaded.dynaconf.set(key, value, loader_identifier=_OVERRIDES_LOADER)
         else:
             app.config[key] = value
+
+
+def _apply_testing_defaults(app: Flask, loaded: LoadedSettings) -> None:
+    for key, value in TESTING_DEFAULTS.items():
+        if loaded.dynaconf is not None:
+            if not loaded.dynaconf.exists(key):
+                loaded.dynaconf.set(key, value, loader_identifier=_TESTING_LOADER)
+        else:
+            app.config.setdefault(key, value)
 
 
 def _run_validator(

@@ -144,7 +144,7 @@ def test_error_detail_shows_stack_context_and_the_requests_log_lines(
     assert "***" in body
     assert occurrence.request_id is not None
     assert occurrence.request_id in body
-    assert "unhandled RuntimeError" in body, "the breadcrumb log line of the request"
+    assert "Exception on /boom" in body, "the breadcrumb log line of the request"
 
 
 def test_resolve_and_reopen_need_the_csrf_token(

@@ -263,8 +263,8 @@ def test_breadcrumbs_keep_the_latest_lines_up_to_the_limit(app_dir: AppDir) -> N
     store = get_state(app).components["error_store"]
     (occurrence,) = store.occurrences(store.groups()[0].fingerprint)
     messages = [json.loads(line)["message"] for line in occurrence.breadcrumbs]
-    assert len(messages) == 3
-    assert messages[:2] == ["step 8", "step 9"]
+    # The last is Flask's own "Exception on /chatty [GET]", logged before it is recorded.
+    assert messages == ["step 8", "step 9", "Exception on /chatty [GET]"]
 
 
 def test_breadcrumbs_are_kept_with_request_ids_off(app_dir: AppDir) -> None:
@@ -330,7 +330,7 @@ def test_smorest_validation_errors_become_422_problems_with_field_errors(app_dir
     app.config.update(API_TITLE="t", API_VERSION="1", OPENAPI_VERSION="3.1.0")
     from flask_prodready import ProdReady
 
-    ProdReady(app)
+    ProdReady(app, errors_take_over=True)
     api = Api(app)  # registers its own HTTPException handler after ours
     blueprint = Blueprint("things", __name__, url_prefix="/things")
 
@@ -366,8 +366,40 @@ def test_an_unwritable_store_path_falls_back_to_memory(app_dir: AppDir) -> None:
     from flask_prodready.store import MemoryErrorStore
 
     app = app_dir.app(error_store_path="/proc/no-such-dir/errors.sqlite3")
-    assert isinstance(get_state(app).components["error_store"], MemoryErrorStore)
+
+    @app.get("/fails")
+    def fails() -> str:
+        raise RuntimeError("kept all the same")
+
     assert app.test_client().get("/missing").status_code == 404
+    assert app.test_client().get("/fails").status_code == 500
+    store = get_state(app).components["error_store"]
+    assert isinstance(store.target(), MemoryErrorStore)
+    assert [group.message for group in store.groups()] == ["kept all the same"]
+
+
+def test_smorest_keeps_its_own_error_bodies_by_default(app_dir: AppDir) -> None:
+    app = app_dir.flask()
+    app.config.update(API_TITLE="t", API_VERSION="1", OPENAPI_VERSION="3.1.0")
+    from flask_prodready import ProdReady
+
+    ProdReady(app)
+    api = Api(app)
+    blueprint = Blueprint("things", __name__, url_prefix="/things")
+
+    @blueprint.route("/")
+    class Things(MethodView):
+        @blueprint.arguments(Body)
+        def post(self, body: dict[str, Any]) -> str:
+            return "ok"
+
+    api.register_blueprint(blueprint)
+    response = app.test_client().post("/things/", json={"name": 5})
+    assert response.status_code == 422
+    assert response.mimetype == "application/json"
+    assert response.get_json()["status"] == "Unprocessable Entity"
+    assert response.get_json()["errors"] == {"json": {"name": ["Not a valid string."]}}
+    assert response.headers["X-Request-ID"]
 
 
 def test_in_testing_mode_unexpected_exceptions_reach_the_test_client(app: Flask) -> None:

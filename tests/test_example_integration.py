@@ -93,7 +93,7 @@ def test_database_down_fails_readiness_and_the_error_lands_in_redis(
         assert_problem(client.get("/api/orders/"), status=500, code="internal_error")
     finally:
         postgres_server.start()
-    assert isinstance(get_state(app).components["error_store"], RedisErrorStore)
+    assert isinstance(get_state(app).components["error_store"].target(), RedisErrorStore)
     # Another process (another instance of the service) sees the error through Redis.
     other = RedisErrorStore(redis_server.url)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -98,6 +99,10 @@ class SQLiteErrorStore:
         self.limits = limits or StoreLimits()
         self._local = threading.local()
         self._records = 0
+        # Every thread's connection, so that close() releases them all (an app per test
+        # must not leave its files open).
+        self._connections: list[tuple[int, sqlite3.Connection]] = []
+        self._connections_lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             _while_busy(lambda: self._connection().executescript(_SCHEMA), OPEN_RETRY_SECONDS)
@@ -109,7 +114,15 @@ class SQLiteErrorStore:
         if db is not None and self._local.pid != os.getpid():
             db = None  # inherited through fork (gunicorn --preload): never share it
         if db is None:
-            db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            # Used by its own thread only; close() may run in another (a finalizer).
+            db = sqlite3.connect(
+                self.path,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            with self._connections_lock:
+                self._connections.append((os.getpid(), db))
             _while_busy(lambda: db.execute("PRAGMA journal_mode=WAL"), BUSY_TIMEOUT_MS / 1000)
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
@@ -397,11 +410,16 @@ class SQLiteErrorStore:
         return str(row[0]) if row else None
 
     def close(self) -> None:
-        """Close this thread's connection."""
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
+        """Close every thread's connection; a later call opens a new one."""
+        with self._connections_lock:
+            connections, self._connections = self._connections, []
+        for pid, db in connections:
+            # A connection inherited through fork belongs to the parent: closing it here
+            # could checkpoint and remove the WAL file under the parent's feet.
+            if pid == os.getpid():
+                with contextlib.suppress(sqlite3.Error):
+                    db.close()
+        self._local = threading.local()
 
 
 def _group(row: Any) -> ErrorGroup:
