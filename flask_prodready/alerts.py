@@ -801,6 +801,8 @@ def init_alerts(app: Flask, state: Any) -> None:
         # On first use, once per process (again in each forked worker), never in init_app.
         middleware(app, state).on_first_request(engine.start)
         _engines.add(engine)
+        # The thread ends with the app (an app per test), not at its next wake-up.
+        weakref.finalize(app, engine.stop)
 
 
 class _NoSignals:

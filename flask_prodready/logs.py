@@ -718,6 +718,8 @@ def _intercept_stdlib(levels: _Levels, take_over: bool) -> None:
         server = logging.getLogger(name)
         server.handlers = [handler]
         server.propagate = False
+        if server.level == logging.NOTSET:
+            server.setLevel(logging.INFO)  # gunicorn's own default, before its set-up runs
 
 
 #: Whether the root logger was taken over (``PRODREADY_LOG_STDLIB_TAKE_OVER``).
