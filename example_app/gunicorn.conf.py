@@ -3,7 +3,8 @@
 
 Run ``gunicorn -c example_app/gunicorn.conf.py`` from the project root. Environment variables
 change the numbers without editing this file: ``BIND``, ``WEB_CONCURRENCY``,
-``GRACEFUL_TIMEOUT``, ``FORWARDED_ALLOW_IPS``; command-line options win over all of them.
+``GUNICORN_THREADS``, ``GRACEFUL_TIMEOUT``, ``FORWARDED_ALLOW_IPS``; command-line options win
+over all of them.
 """
 
 import multiprocessing
@@ -13,10 +14,16 @@ import os
 # multiprocess mode), keep totals when a worker is replaced, and clean up after dead workers.
 from flask_prodready.gunicorn import child_exit, on_exit, on_starting, when_ready  # noqa: F401
 
+# The app: a variable (module:app), or a factory each worker calls (module:create_app()).
 wsgi_app = "example_app:create_app()"
 # In a container the app listens on every interface; nginx or the Service sits in front.
 bind = os.environ.get("BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", str(multiprocessing.cpu_count() * 2 + 1)))
+# Threads, not gunicorn's default sync worker, which serves one request at a time: with
+# gthread a health probe, and /readyz while a worker drains after SIGTERM, get a free thread
+# instead of waiting behind a slow request and timing out (docs/health.md).
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 # Load the app in each worker, after on_starting has set PROMETHEUS_MULTIPROC_DIR.
 preload_app = False
 # A request that takes longer than this kills its worker.

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -174,15 +173,31 @@ def health_command(as_json: bool) -> None:
 )
 def init_command(directory: Path, force: bool, port: int, wsgi_app: str | None) -> None:
     """Write production files for the app: Dockerfile, gunicorn.conf.py, docker-compose.yml,
-    nginx.conf, prometheus/, k8s/ and ignore entries. Existing files are kept unless --force.
+    nginx.conf, prometheus/, k8s/, ignore entries and, when the project has no lock or
+    requirements file, a requirements.txt from pyproject.toml. Existing files are kept unless
+    --force.
     """
-    from .scaffold import render_files, scaffold_context, write_files
+    from .scaffold import find_wsgi_app, render_files, scaffold_context, write_files
 
     app = _load_app()
     info = click.get_current_context().ensure_object(ScriptInfo)
-    target = wsgi_app or _wsgi_target(app, info.app_import_path)
+    if wsgi_app is None:
+        # A create_app callback (FlaskGroup, test runner) wins over --app in ScriptInfo.
+        from_callback = info.create_app is not None
+        wsgi_app = find_wsgi_app(
+            app, None if from_callback else info.app_import_path, default_files=not from_callback
+        )
+    if wsgi_app is None:
+        click.secho(
+            f"cannot tell how gunicorn should load the app {app.import_name!r}: nothing was "
+            "written. Name it with --wsgi-app, e.g. --wsgi-app myapp:app for a variable or "
+            "--wsgi-app 'myapp:create_app()' for a factory.",
+            err=True,
+            fg="red",
+        )
+        raise SystemExit(1)
     try:
-        context = scaffold_context(app, target=directory, wsgi_app=target, port=port)
+        context = scaffold_context(app, target=directory, wsgi_app=wsgi_app, port=port)
     except ValueError as exc:
         click.secho(str(exc), err=True, fg="red")
         raise SystemExit(1) from None
@@ -193,22 +208,9 @@ def init_command(directory: Path, force: bool, port: int, wsgi_app: str | None) 
         raise SystemExit(1) from None
     for path, action in done:
         click.echo(f"{action.value:<11} {directory / path}")
-
-
-def _wsgi_target(app: Flask, import_path: str | None) -> str:
-    """gunicorn's ``module:name`` for the app that ``--app`` (or ``FLASK_APP``) named."""
-    text = import_path or app.import_name
-    if ":" in text:
-        return text
-    module_name = text.removesuffix(".py").replace("/", ".").strip(".")
-    module = sys.modules.get(module_name)
-    for name in ("app", "application"):
-        if isinstance(getattr(module, name, None), Flask):
-            return f"{module_name}:{name}"
-    for name in ("create_app", "make_app"):
-        if callable(getattr(module, name, None)):
-            return f"{module_name}:{name}()"
-    return f"{module_name}:app"
+    click.echo(f"gunicorn loads the app as {wsgi_app} (wsgi_app in gunicorn.conf.py)")
+    for note in context["notes"]:
+        click.secho(f"warning: {note}", err=True, fg="yellow")
 
 
 def _health_detail(output: str | None, value: Any, unit: str | None) -> str:
