@@ -6,12 +6,14 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# make test-lowest's environments (under build/: ignored by git, removed by make clean).
+LOWEST ?= build/venv-lowest
 LOCK := requirements.lock
 UV_VERSION := 0.13.8
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: help venv install lock run traffic screenshots test lint format typecheck docs pytest system-deps bench clean
+.PHONY: help venv install lock run traffic screenshots test lint format typecheck docs pytest test-lowest system-deps bench clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -67,7 +69,17 @@ docs: venv ## Build the documentation with mkdocs --strict.
 pytest: venv system-deps ## Only the pytest suite.
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test: lint typecheck docs pytest ## The whole suite: lint, types, docs and tests.
+# The floors of pyproject.toml, installed together and tested (scripts/test-lowest.sh): our
+# runtime dependencies and extras resolved with `uv pip compile --resolution lowest-direct`,
+# the test tools at their locked versions, in fresh environments under $(LOWEST). What runs
+# there: an app with every extra but smorest (Flask 3.0.0, and no flask-smorest, marshmallow,
+# apispec or webargs installed), then the in-process tests, `pytest -m "not slow"`, with
+# every extra; the slow ones (real servers, browsers, builds) run in `make pytest` only.
+# About 3 minutes on 2 cores, 1m45s of it pytest.
+test-lowest: system-deps ## The in-process tests at the lowest versions pyproject.toml allows.
+	PYTHON=$(PYTHON) bash scripts/test-lowest.sh $(UV_VERSION) $(LOWEST) -q -m "not slow"
+
+test: lint typecheck docs pytest test-lowest ## The whole suite: lint, types, docs, tests (also at the floors).
 
 bench: venv ## Run the benchmarks (not part of make test).
 	$(BIN)/python -m benchmarks

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.parser
 import re
 import subprocess
 import sys
@@ -11,6 +12,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -117,6 +120,32 @@ else:
     assert result.stdout.strip() == "ok"
 
 
+@pytest.mark.slow
+def test_wheel_declares_flask_smorest_only_under_its_extra(wheel: Path) -> None:
+    archive = zipfile.ZipFile(wheel)
+    metadata = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+    headers = email.parser.HeaderParser().parsestr(archive.read(metadata).decode())
+    assert "smorest" in headers.get_all("Provides-Extra", [])
+    requirements = [Requirement(line) for line in headers.get_all("Requires-Dist", [])]
+
+    def needed(extra: str) -> set[str]:
+        return {
+            canonicalize_name(r.name)
+            for r in requirements
+            if r.marker is None or r.marker.evaluate({"extra": extra})
+        }
+
+    # Nothing of flask-smorest's world for an app without it (make test-lowest checks that
+    # nothing pulls them in either).
+    assert not needed("") & {"flask-smorest", "marshmallow", "apispec", "webargs"}
+    assert "flask-smorest" in needed("smorest")
+    assert "flask-smorest" not in needed("redis")
+    # Imported directly, so declared directly; and every requirement has a floor.
+    assert {"flask", "prometheus-client", "prometheus-flask-exporter"} <= needed("")
+    for requirement in requirements:
+        assert any(s.operator == ">=" for s in requirement.specifier), str(requirement)
+
+
 def test_lock_file_pins_every_package_with_hashes_and_no_host() -> None:
     text = (REPO / "requirements.lock").read_text(encoding="utf-8")
     requirements = [line for line in text.splitlines() if line and not line.startswith((" ", "#"))]
@@ -132,6 +161,7 @@ def test_lock_file_pins_every_package_with_hashes_and_no_host() -> None:
         "dynaconf",
         "loguru",
         "prometheus-flask-exporter",
+        "prometheus-client",
         "flask-smorest",
         "flask-htmx",
         "pytest-flask",
