@@ -235,3 +235,78 @@ def test_production_apps_release_their_store_with_the_app(app_dir: AppDir) -> No
     while threading.active_count() - threads > 3 and time.monotonic() < deadline:
         time.sleep(0.05)  # stopped threads end at their next scheduling
     assert threading.active_count() - threads <= 3
+
+
+class _Inbox:
+    """A real SMTP server on loopback (aiosmtpd) that keeps the subjects it receives."""
+
+    def __init__(self) -> None:
+        self.subjects: list[str] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        from email import message_from_bytes
+
+        self.subjects.append(str(message_from_bytes(envelope.content)["Subject"]))
+        return "250 OK"
+
+
+@pytest.fixture
+def inbox() -> Iterator[tuple[_Inbox, int]]:
+    from logging.handlers import SMTPHandler
+
+    from aiosmtpd.controller import Controller
+
+    from tests.conftest import free_port
+
+    handler = _Inbox()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield handler, port
+    finally:
+        controller.stop()
+        for each in logging.Logger.manager.loggerDict.values():
+            if isinstance(each, logging.Logger):
+                for old in [h for h in each.handlers if isinstance(h, SMTPHandler)]:
+                    each.removeHandler(old)
+
+
+def mailing_app(app_dir: AppDir, port: int, *, with_us: bool) -> Flask:
+    """An app whose SMTPHandler on app.logger mails the admins on every ERROR."""
+    from logging.handlers import SMTPHandler
+
+    app = app_dir.flask()
+    mail = SMTPHandler(("127.0.0.1", port), "app@example.test", ["ops@example.test"], "app error")
+    mail.setLevel(logging.ERROR)
+    # Both apps share the logger of their name: one mail handler at a time.
+    for old in [h for h in app.logger.handlers if isinstance(h, SMTPHandler)]:
+        app.logger.removeHandler(old)
+    app.logger.addHandler(mail)
+    if with_us:
+        ProdReady(app)
+
+    @app.get("/boom")
+    def boom() -> str:
+        raise RuntimeError("kaput")
+
+    @app.get("/fine")
+    def fine() -> str:
+        app.logger.info("not worth a mail")
+        return "ok"
+
+    return app
+
+
+def test_the_apps_smtp_handler_still_mails_the_admins(
+    app_dir: AppDir, inbox: tuple[_Inbox, int]
+) -> None:
+    handler, port = inbox
+    requests = [("GET", "/fine", {}), ("GET", "/boom", {})]
+    expected = answers(mailing_app(app_dir, port, with_us=False), requests)
+    mailed_without = list(handler.subjects)
+    handler.subjects.clear()
+    ours = answers(mailing_app(app_dir, port, with_us=True), requests)
+    assert [status for status, _, _ in ours] == [status for status, _, _ in expected]
+    assert mailed_without == ["app error"], "Flask's log_exception reached the SMTPHandler"
+    assert handler.subjects == mailed_without, "and it still does with ProdReady"
