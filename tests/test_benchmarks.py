@@ -14,10 +14,10 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parent.parent
 
 
-def test_a_quick_run_reports_each_part_and_the_memory_budget(tmp_path: Path) -> None:
-    results = tmp_path / "latest.json"
+def run_benchmark(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """``python -m <args>`` in the repository, which must succeed."""
     run = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "parts", "memory", "--quick", "--results", results],
+        [sys.executable, "-m", *args],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -25,6 +25,12 @@ def test_a_quick_run_reports_each_part_and_the_memory_budget(tmp_path: Path) -> 
         check=False,
     )
     assert run.returncode == 0, run.stderr
+    return run
+
+
+def test_a_quick_run_reports_each_part_and_the_memory_budget(tmp_path: Path) -> None:
+    results = tmp_path / "latest.json"
+    run = run_benchmark("benchmarks", "parts", "memory", "--quick", "--results", results)
     assert "## Each part" in run.stdout
     assert "(budget 10 MB)" in run.stdout
     document = json.loads(results.read_text())
@@ -34,3 +40,9 @@ def test_a_quick_run_reports_each_part_and_the_memory_budget(tmp_path: Path) -> 
     assert all(row["median_us"] > 0 for row in document["parts"])
     assert document["memory"]["requests"] == 20_000
     assert "machine" in document
+
+
+def test_the_json_provider_benchmark_checks_both_providers_agree() -> None:
+    run = run_benchmark("benchmarks.json_provider", "--quick")
+    rows = [line for line in run.stdout.splitlines() if line.startswith("| jsonify")]
+    assert len(rows) == 2  # compact and debug: each compared before it is timed
