@@ -349,12 +349,20 @@ class _Levels:
     def lowest(self) -> int:
         return min([self.default, *self.per_logger.values()])
 
+    def set_to(self, other: _Levels) -> None:
+        """Take ``other``'s thresholds, in place: the installed filter reads this object."""
+        self.default = other.default
+        self.per_logger = dict(other.per_logger)
+        self._cache.clear()
+
 
 @dataclass
 class _Installed:
     handler_id: int
     sink: _Sink
     levels: _Levels
+    #: What the handler was added with: an app with the same keeps it (see _install).
+    shape: tuple[Any, ...] = ()
 
 
 _lock = threading.Lock()
@@ -583,52 +591,91 @@ class InterceptHandler(logging.Handler):
 
 
 def _install(settings: Mapping[str, Any], environment: str) -> None:
-    """Install (or replace) the process-wide sink from the logging settings."""
+    """Install (or replace) the process-wide sink from the logging settings.
+
+    A sink installed with the same shape (destination, format, file, colours, diagnose) is
+    kept and only its levels are set: adding a loguru handler costs milliseconds, and an
+    app per test would pay them every time.
+    """
     global _installed
     fmt = settings["PRODREADY_LOG_FORMAT"]
     json_lines = fmt == "json" or (fmt == "auto" and environment != "development")
     destination = settings["PRODREADY_LOG_DESTINATION"]
     if destination == "stdout" and _stdout_reserved:
         destination = "stderr"
+    to_file = destination not in ("stdout", "stderr")
+    levels = _Levels(
+        _level_no(settings["PRODREADY_LOG_LEVEL"]),
+        {name: _level_no(level) for name, level in settings["PRODREADY_LOG_LEVELS"].items()},
+    )
+    stream = sys.stderr if destination == "stderr" else sys.stdout
+    colorize = not json_lines and not to_file and stream.isatty()
+    diagnose = bool(settings["PRODREADY_LOG_DIAGNOSE"]) and environment == "development"
+    shape = (
+        destination,
+        json_lines,
+        settings["PRODREADY_LOG_FILE_MAX_BYTES"] if to_file else None,
+        settings["PRODREADY_LOG_FILE_BACKUPS"] if to_file else None,
+        colorize,
+        diagnose,
+    )
+    with _lock:
+        if _installed is not None and _installed.shape == shape and _has_handler(_installed):
+            _installed.levels.set_to(levels)
+        else:
+            _add_sink(destination, json_lines, to_file, levels, colorize, diagnose, shape, settings)
+    if settings["PRODREADY_LOG_INTERCEPT_STDLIB"]:
+        _intercept_stdlib(levels, bool(settings.get("PRODREADY_LOG_STDLIB_TAKE_OVER")))
+
+
+def _has_handler(installed: _Installed) -> bool:
+    """Whether loguru still has our handler (``logger.remove()`` removes every handler)."""
+    handlers = getattr(getattr(logger, "_core", None), "handlers", None)
+    return isinstance(handlers, Mapping) and installed.handler_id in handlers
+
+
+def _add_sink(
+    destination: str,
+    json_lines: bool,
+    to_file: bool,
+    levels: _Levels,
+    colorize: bool,
+    diagnose: bool,
+    shape: tuple[Any, ...],
+    settings: Mapping[str, Any],
+) -> None:
+    """Replace the installed sink by a new one; called with ``_lock`` held."""
+    global _installed
     file = None
-    if destination not in ("stdout", "stderr"):
+    if to_file:
         file = _RotatingFile(
             Path(destination),
             settings["PRODREADY_LOG_FILE_MAX_BYTES"],
             settings["PRODREADY_LOG_FILE_BACKUPS"],
         )
-    levels = _Levels(
-        _level_no(settings["PRODREADY_LOG_LEVEL"]),
-        {name: _level_no(level) for name, level in settings["PRODREADY_LOG_LEVELS"].items()},
-    )
     sink = _Sink(destination, json_lines, file)
-    stream = sys.stderr if destination == "stderr" else sys.stdout
-    diagnose = bool(settings["PRODREADY_LOG_DIAGNOSE"]) and environment == "development"
 
     def accept(record: Mapping[str, Any]) -> bool:
         name = record["extra"].get("logger") or record["name"] or ""
         return bool(record["level"].no >= levels.threshold(name))
 
-    with _lock:
-        if _installed is not None:
-            _remove_handler(_installed.handler_id)
-            _installed.sink.stop()
-        else:
-            _remove_handler(0)  # loguru's default stderr handler would print every line twice
-        handler_id = logger.add(
-            sink,
-            level=0,
-            format="{message}" if json_lines else _pretty_format,
-            filter=accept,
-            colorize=not json_lines and file is None and stream.isatty(),
-            backtrace=False,
-            diagnose=diagnose,
-            enqueue=False,
-            catch=True,
-        )
-        _installed = _Installed(handler_id, sink, levels)
-    if settings["PRODREADY_LOG_INTERCEPT_STDLIB"]:
-        _intercept_stdlib(levels, bool(settings.get("PRODREADY_LOG_STDLIB_TAKE_OVER")))
+    if _installed is not None:
+        _remove_handler(_installed.handler_id)
+        _installed.sink.stop()
+    else:
+        _remove_handler(0)  # loguru's default stderr handler would print every line twice
+    handler_id = logger.add(
+        sink,
+        level=0,
+        format="{message}" if json_lines else _pretty_format,
+        filter=accept,
+        colorize=colorize,
+        backtrace=False,
+        diagnose=diagnose,
+        enqueue=False,
+        catch=True,
+    )
+    _installed = _Installed(handler_id, sink, levels, shape)
 
 
 def send_to_stderr() -> None:
