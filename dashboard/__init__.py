@@ -17,6 +17,7 @@ from loguru import logger
 from flask_prodready._version import __version__
 from flask_prodready._wsgi import middleware
 from flask_prodready.extension import ProdReadyState, get_state
+from flask_prodready.routes import lazy_url_builders
 
 from .auth import DashboardAccess
 from .sync import HealthHistory, WorkerSync
@@ -102,7 +103,8 @@ def init_dashboard(app: Flask, state: ProdReadyState) -> None:
     blueprint = make_blueprint()
     # On the blueprint, not the app: Flask dispatches app hooks on every request.
     blueprint.after_request(_security_headers)
-    app.register_blueprint(blueprint, url_prefix=prefix)
+    with lazy_url_builders(app):
+        app.register_blueprint(blueprint, url_prefix=prefix)
     # An observer of the shared middleware rather than a before_request hook: Flask
     # dispatches every hook on every request, and this one only acts every few seconds.
     middleware(app, state).observers.append(

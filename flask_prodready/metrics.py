@@ -33,6 +33,7 @@ the work, which costs less per request (each Flask hook dispatch costs microseco
 
 from __future__ import annotations
 
+import functools
 import glob
 import json
 import logging
@@ -59,6 +60,7 @@ from ._wsgi import middleware
 from .access import AccessDecision, AccessPolicy
 from .exceptions import SetupError
 from .extension import ProdReadyState
+from .routes import lazy_url_builders
 from .snapshots import (
     MetricsSample,
     MetricsSnapshot,
@@ -610,7 +612,8 @@ def init_metrics(app: Flask, state: ProdReadyState) -> None:
     )
     middleware(app, state).observers.append(metrics)
     got_request_exception.connect(metrics._count_unhandled, app, weak=False)
-    app.add_url_rule(metrics.path, METRICS_ENDPOINT, metrics._serve, methods=["GET"])
+    with lazy_url_builders(app):
+        app.add_url_rule(metrics.path, METRICS_ENDPOINT, metrics._serve, methods=["GET"])
     metrics.sample()
     state.components["metrics"] = metrics
     from . import logs
@@ -640,7 +643,12 @@ def _multiprocess_dir() -> str | None:
 
 
 def _distribution_version(app: Flask) -> str:
-    top = app.import_name.partition(".")[0]
+    return _version_of(app.import_name.partition(".")[0])
+
+
+@functools.lru_cache(maxsize=64)
+def _version_of(top: str) -> str:
+    """The installed version of the distribution named ``top`` (read once per process)."""
     if not top or top == "__main__":
         return "unknown"
     try:

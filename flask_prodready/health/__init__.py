@@ -25,6 +25,7 @@ from flask import Flask
 
 from flask_prodready.access import AccessPolicy
 from flask_prodready.exceptions import ConfigError, ConfigProblem, SetupError
+from flask_prodready.routes import lazy_url_builders
 
 from .checks import (
     disk_check,
@@ -118,7 +119,8 @@ def init_health(app: Flask, state: ProdReadyState) -> None:
                 outcome.critical,
             )
         )
-    app.register_blueprint(make_blueprint(runner, paths, _details_policy(state)))
+    with lazy_url_builders(app):
+        app.register_blueprint(make_blueprint(runner, paths, _details_policy(state)))
     install_for_setting(
         setting("PRODREADY_HEALTH_HANDLE_SIGTERM"), setting("PRODREADY_HEALTH_DRAIN_SECONDS")
     )
