@@ -10,7 +10,9 @@
    1.5x bare Flask);
 3. **memory**: RSS after 10 000 and after 200 000 mixed requests (200/404/500) with every part
    on (budget: within 10 MB);
-4. **gunicorn**: 2 real workers under wrk on loopback for 20 s, bare Flask and every part on,
+4. **init**: ``ProdReady(app)`` per app factory, warm and cold (``benchmarks/init_app.py``;
+   budget: at most 3 ms median with the production defaults);
+5. **gunicorn**: 2 real workers under wrk on loopback for 20 s, bare Flask and every part on,
    the load alternating between the two servers in 10 rounds (budget: at least 80% of bare
    Flask's throughput; p99 reported). Needs Debian's ``wrk``.
 
@@ -43,10 +45,11 @@ from werkzeug.test import EnvironBuilder
 from flask_prodready import __version__
 from flask_prodready.metrics import MULTIPROC_DIR_ENV
 
+from . import init_app
 from .apps import AppFactory, bare, monitoring_dashboard, naive_stack, prodready
 
 RESULTS = Path(__file__).resolve().parent / "results"
-_ALL = ("parts", "peers", "memory", "gunicorn")
+_ALL = ("parts", "peers", "memory", "init", "gunicorn")
 REPO = Path(__file__).resolve().parent.parent
 
 # Log lines go to /dev/null: the cost measured is rendering and writing, not the terminal.
@@ -385,6 +388,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{result['rss_mb_after_total']} MB after {total:,}: +{result['growth_mb']} MB "
             f"(budget 10 MB) -> {verdict}\n"
         )
+    if "init" in args.which:
+        apps, processes = (50, 3) if args.quick else (300, 9)
+        result = init_app.measure(apps, processes)
+        document["init"] = result
+        print(f"## init_app, {apps} app factories alternating\n\n" + init_app.table(result) + "\n")
     if "gunicorn" in args.which:
         if not shutil_which("wrk"):
             print("## gunicorn\n\nskipped: wrk is not installed (sudo apt-get install wrk)\n")

@@ -46,3 +46,12 @@ def test_the_json_provider_benchmark_checks_both_providers_agree() -> None:
     run = run_benchmark("benchmarks.json_provider", "--quick")
     rows = [line for line in run.stdout.splitlines() if line.startswith("| jsonify")]
     assert len(rows) == 2  # compact and debug: each compared before it is timed
+
+
+def test_the_init_benchmark_reports_the_budget_for_the_defaults(tmp_path: Path) -> None:
+    results = tmp_path / "latest.json"
+    run = run_benchmark("benchmarks", "init", "--quick", "--results", results)
+    assert "Budget 3 ms median for ProdReady(app) with production defaults" in run.stdout
+    init = json.loads(results.read_text())["init"]
+    assert init["warm_median_ms"]["ProdReady(app), production defaults"] > 0
+    assert init["cold_median_ms"] > 0
