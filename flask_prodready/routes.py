@@ -44,6 +44,8 @@ class _LazyBuilders:
 
 def _lazy_class(base: type[Rule]) -> type[Rule]:
     """``base`` with lazy builders, under ``base``'s own name (``repr`` stays the same)."""
+    if issubclass(base, _LazyBuilders):  # nested blocks, or a class built on ours
+        return base
     with _classes_lock:
         lazy = _classes.get(base)
         if lazy is None:

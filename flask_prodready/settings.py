@@ -992,7 +992,8 @@ class LoadedSettings:
             return "app code (app.config)"
         if loader in _DEFAULT_LOADERS or identifier in ("validator", _TESTING_LOADER):
             return None
-        if loader in _FILE_LOADERS:
+        included = loader.startswith("load_file") and os.path.isfile(identifier)
+        if loader in _FILE_LOADERS or included:  # load_file@...: a dynaconf_include file
             return f"{identifier} [{env.lower()}]"
         return "app code (app.config)"
 
@@ -1133,11 +1134,32 @@ def load_settings(
         _settle_config(app, loaded)
     app.config.update(values)
     loaded = replace(loaded, values=MappingProxyType(values))
-    if read is not None and loaded.dynaconf is not None:
+    if read is not None and _rememberable(loaded, names, validators):
         settings_memo.remember(
             read, _files_read(loaded.dynaconf), app.config, loaded.dynaconf, loaded
         )
     return loaded
+
+
+def _rememberable(
+    loaded: LoadedSettings, names: Sequence[str | os.PathLike[str]], validators: Iterable[Validator]
+) -> bool:
+    """Whether a load can be reused: its inputs are all known to :mod:`settings_memo`.
+
+    Not when a file name is a pattern or dynaconf includes files (a new file matching, or an
+    include created later, would go unseen), nor when a validator computes its default.
+    """
+    if any(_GLOB_CHARS.intersection(str(name)) for name in names):
+        return False
+    settings = loaded.dynaconf
+    if settings is None:
+        return False
+    if settings.get("DYNACONF_INCLUDE") or settings.get("INCLUDES_FOR_DYNACONF"):
+        return False
+    return not any(callable(leaf.default) for leaf in _leaves(validators))
+
+
+_GLOB_CHARS = frozenset("*?[")
 
 
 def _files_read(settings: Any) -> list[str]:

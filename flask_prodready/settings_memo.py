@@ -17,6 +17,11 @@ A loaded result is reused only for the very same inputs, compared by value:
   them exist;
 - the ``ProdReady`` arguments: settings files, prefix, overrides, validators.
 
+Values are compared with their types and, for dicts, their order (``1`` is not ``True``). A
+load is never reused when a settings file name is a pattern, when dynaconf includes files
+(``dynaconf_include``), or when a validator computes its default: a new matching file, an
+include created later or a new default would go unseen.
+
 Each app gets its own ``app.config``, with fresh copies of dicts, lists and sets; the dynaconf
 object (``app.dynaconf``) is shared by the apps set up from one result, read-only as after
 any load.
@@ -79,7 +84,7 @@ class Inputs:
 
     app_class: type
     root_path: str
-    config: dict[str, Any]
+    config: Any
     environ: dict[str, str]
     files: tuple[tuple[str, bytes | None], ...]
     arguments: tuple[Any, ...]
@@ -130,19 +135,27 @@ _remembered: list[Remembered] = []
 
 
 def _snapshot(value: Any, depth: int = 0) -> Any:
-    """A copy of ``value`` no later change to ``value`` can reach, or ``_NotPlainError``."""
+    """A form of ``value`` that compares equal only to the same types, values and order.
+
+    ``1 == 1.0 == True`` and dicts compare regardless of order, but an app with ``1`` must not
+    get the ``True`` of an earlier app: each value is tagged with its type, dicts keep their
+    order. No later change to ``value`` can reach the snapshot. Raises ``_NotPlainError``
+    for anything else than plain values.
+    """
+    cls = type(value)
     if isinstance(value, _IMMUTABLE):
-        return value
+        return (cls, value)
     if depth > _MAX_DEPTH:
         raise _NotPlainError
-    if type(value) is dict:
-        return {_snapshot(k, depth + 1): _snapshot(v, depth + 1) for k, v in value.items()}
-    if type(value) is list:
-        return [_snapshot(item, depth + 1) for item in value]
-    if type(value) is tuple:
-        return tuple(_snapshot(item, depth + 1) for item in value)
-    if type(value) in (set, frozenset):
-        return type(value)(_snapshot(item, depth + 1) for item in value)
+    if cls is dict:
+        return (
+            cls,
+            tuple((_snapshot(k, depth + 1), _snapshot(v, depth + 1)) for k, v in value.items()),
+        )
+    if cls is list or cls is tuple:
+        return (cls, tuple(_snapshot(item, depth + 1) for item in value))
+    if cls is set or cls is frozenset:
+        return (cls, frozenset(_snapshot(item, depth + 1) for item in value))
     raise _NotPlainError
 
 
@@ -175,7 +188,7 @@ def inputs(
 ) -> Inputs | None:
     """The snapshot of a load's inputs, or ``None`` when they cannot be compared safely."""
     try:
-        snapshot = _snapshot(dict(config))
+        snapshot = _snapshot(dict(config))  # in order: the key order is kept too
         arguments = _snapshot(arguments)
     except _NotPlainError:
         return None
