@@ -27,8 +27,11 @@ from flask_prodready.store import ErrorStore, StoreError
 from . import pages
 from .auth import (
     CSRF_COOKIE,
+    DEVICE_COOKIE,
+    DEVICE_SECONDS,
     SESSION_COOKIE,
     Decision,
+    Session,
     csrf_ok,
     new_csrf_secret,
 )
@@ -91,11 +94,21 @@ def _dashboard() -> Dashboard:
 
 def _guard() -> ResponseReturnValue | None:
     dashboard = _dashboard()
-    g._prodready_csrf = request.cookies.get(CSRF_COOKIE) or new_csrf_secret()
+    # The CSRF cookie's secret, and the token forms must carry: a signed-in browser's is
+    # derived from its session, so a cookie planted before the login is worth nothing after.
+    g._prodready_csrf_cookie = request.cookies.get(CSRF_COOKIE) or new_csrf_secret()
+    g._prodready_csrf = g._prodready_csrf_cookie
     if request.endpoint in _PUBLIC_ENDPOINTS:
         decision = Decision.ALLOWED
     else:
-        decision = dashboard.access.check(request)
+        grant = dashboard.access.grant(request, _store(get_state()))
+        decision = grant.decision
+        if decision is Decision.ALLOWED:
+            g._prodready_let_in = True
+            g._prodready_session = grant.session
+            g._prodready_new_device = grant.new_device
+            if grant.session is not None:
+                g._prodready_csrf = dashboard.access.session_csrf(grant.session)
     if decision is Decision.LOGIN:
         target = url_for(f"{BLUEPRINT_NAME}.login", next=request.full_path)
         if _HTMX:
@@ -109,17 +122,28 @@ def _guard() -> ResponseReturnValue | None:
         )
     if decision is Decision.FORBIDDEN:
         abort(403)
-    if request.method == "POST" and not csrf_ok(request):
+    if request.method == "POST" and not csrf_ok(request, g._prodready_csrf):
         abort(403)
     return None
 
 
 def _set_csrf_cookie(response: Response) -> Response:
-    secret = g.get("_prodready_csrf")
+    """Set the CSRF cookie when new or rotated, and the device cookie after a first login."""
+    secret = g.get("_prodready_csrf_cookie")
     if secret and request.cookies.get(CSRF_COOKIE) != secret:
         response.set_cookie(
             CSRF_COOKIE,
             secret,
+            httponly=True,
+            samesite="Strict",
+            secure=request.is_secure,
+            path=_dashboard().prefix,
+        )
+    if g.get("_prodready_new_device"):
+        response.set_cookie(
+            DEVICE_COOKIE,
+            _dashboard().access.new_device(),
+            max_age=DEVICE_SECONDS,
             httponly=True,
             samesite="Strict",
             secure=request.is_secure,
@@ -131,15 +155,19 @@ def _set_csrf_cookie(response: Response) -> Response:
 def _template_globals() -> dict[str, Any]:
     dashboard = _dashboard()
     state = get_state()
+    # The login page is for anyone: it shows nothing about the app (no alerts, environment,
+    # host or version).
+    let_in = bool(g.get("_prodready_let_in"))
     return {
         "csrf_token": g.get("_prodready_csrf", ""),
         "poll_ms": dashboard.poll_ms,
         "state": state,
         "version": __version__,
         "modes": dashboard.access.modes,
-        "signed_in": dashboard.access.valid_session(request.cookies.get(SESSION_COOKIE)),
+        "let_in": let_in,
+        "signed_in": g.get("_prodready_session") is not None,
         "fmt": pages.FORMATTERS,
-        "firing": pages.firing_alerts(state),
+        "firing": pages.firing_alerts(state) if let_in else [],
     }
 
 
@@ -377,7 +405,7 @@ def arm_profiling() -> ResponseReturnValue:
 
 
 def login() -> ResponseReturnValue:
-    """The token login form; a good token sets the session cookie."""
+    """The token login form; a good token begins a session and rotates the CSRF token."""
     dashboard = _dashboard()
     access = dashboard.access
     if not access.token:
@@ -386,16 +414,18 @@ def login() -> ResponseReturnValue:
     error_text = None
     status = 200
     if request.method == "POST":
-        client = str(request.remote_addr)
+        key, trusted = access.client_key(request, "")
         if not csrf_ok(request):
             abort(403)
-        if access.throttle.blocked(client):
+        if access.throttle.blocked(key, trusted):
             error_text, status = "Too many failed logins; wait a minute.", 429
         elif access.token_matches(request.form.get("token", "")):
+            g._prodready_csrf_cookie = new_csrf_secret()
+            g._prodready_new_device = True
             response = redirect(target, 303)
             response.set_cookie(
                 SESSION_COOKIE,
-                access.new_session(),
+                access.new_session(_store(get_state())),
                 max_age=access.session_seconds,
                 httponly=True,
                 samesite="Strict",
@@ -404,14 +434,18 @@ def login() -> ResponseReturnValue:
             )
             return response
         else:
-            access.throttle.failed(client)
+            access.throttle.failed(key)
             error_text, status = "Wrong token.", 401
     return render_template("prodready/login.html", next=target, error=error_text), status
 
 
 def logout() -> ResponseReturnValue:
-    """Forget the session cookie."""
+    """End the session in every worker, forget its cookie and rotate the CSRF token."""
     dashboard = _dashboard()
+    session: Session | None = g.get("_prodready_session")
+    if session is not None:
+        dashboard.access.revoke(session, _store(get_state()))
+    g._prodready_csrf_cookie = new_csrf_secret()
     response = redirect(url_for(f"{BLUEPRINT_NAME}.login"), 303)
     response.delete_cookie(SESSION_COOKIE, path=dashboard.prefix)
     return response

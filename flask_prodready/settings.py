@@ -900,13 +900,17 @@ SETTINGS: tuple[Setting, ...] = (
         "PRODREADY_DASHBOARD_SESSION_SECONDS",
         8 * 3600,
         at_least(INT, 60),
-        "How long a token login lasts.",
+        "How long a token login lasts, and how long a verified basic auth header is trusted "
+        "without hashing it again.",
     ),
     Setting(
         "PRODREADY_DASHBOARD_LOGIN_ATTEMPTS",
         5,
         at_least(INT, 1),
-        "Failed logins allowed per client address and minute, per worker; more answer 429.",
+        "Failed logins allowed per client and user name and minute, per worker (the client is "
+        "the browser once it has signed in, else its address); more answer 429 (token) or 401 "
+        "(basic). Ten times as many over all clients hold back only browsers that never signed "
+        "in.",
     ),
 )
 

@@ -308,12 +308,14 @@ def test_token_mode_logs_in_with_a_signed_strict_cookie(
     assert client.get("/_prod/errors").status_code == 200
     client.set_cookie("prodready_dashboard", "forged", path="/_prod")
     assert client.get("/_prod/errors").status_code == 303
+    token = csrf(client, "/_prod/login")  # a login rotates the CSRF token
     https = client.post(
         "/_prod/login",
         data={"token": "t0ken", "csrf_token": token},
         base_url="https://localhost",
     )
     assert "Secure" in https.headers["Set-Cookie"]
+    token = csrf(client, "/_prod/login")
     evil = client.post(
         "/_prod/login",
         data={"token": "t0ken", "csrf_token": token, "next": "https://evil.example/_prod/"},
