@@ -621,7 +621,7 @@ def _lazy_recorder(app: Flask, state: Any) -> Any:
         lambda: open_store(kind, path=path, url=url, limits=limits), kind=kind, limits=limits
     )
     # An app per test must not leave a file or a connection pool behind.
-    weakref.finalize(app, store.close)
+    weakref.finalize(app, store.retire)
     return ErrorRecorder(
         cast("ErrorStore", store), breadcrumbs=request_breadcrumbs, components=state.components
     )

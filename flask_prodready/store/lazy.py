@@ -69,6 +69,19 @@ class LazyStore:
         if store is not None:
             store.close()
 
+    def retire(self) -> None:
+        """Close the opened store for good: later calls reach a store in memory.
+
+        For the app's finalizer: a background thread that still holds this store (the log
+        shipper writes to the latest app's) must not open its file again once the app is gone.
+        """
+        from .memory import MemoryErrorStore
+
+        with self._lock:
+            store, self._store = self._store, MemoryErrorStore(self._limits)
+        if store is not None:
+            store.close()
+
     def __getattr__(self, name: str) -> Any:
         # Only reached for names this class lacks: the store's own methods and attributes.
         if name.startswith("__"):

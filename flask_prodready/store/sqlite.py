@@ -101,7 +101,12 @@ class SQLiteErrorStore:
         self._records = 0
         # Every thread's connection, so that close() releases them all (an app per test
         # must not leave its files open).
-        self._connections: list[tuple[int, sqlite3.Connection]] = []
+        # Each with its lock, held while a thread works on it: closing a connection another
+        # thread is executing on crashes CPython's sqlite3. close() never waits for the lock
+        # (it may run in a finalizer, in the very thread that holds it): a busy connection is
+        # closed by its own thread when its work ends.
+        self._connections: list[tuple[int, sqlite3.Connection, threading.Lock]] = []
+        self._close_after_work: set[int] = set()
         self._connections_lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -110,6 +115,9 @@ class SQLiteErrorStore:
             raise StoreError(f"cannot open the error store {self.path}: {exc}") from exc
 
     def _connection(self) -> sqlite3.Connection:
+        return self._connection_and_lock()[0]
+
+    def _connection_and_lock(self) -> tuple[sqlite3.Connection, threading.Lock]:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is not None and self._local.pid != os.getpid():
             db = None  # inherited through fork (gunicorn --preload): never share it
@@ -121,18 +129,29 @@ class SQLiteErrorStore:
                 isolation_level=None,
                 check_same_thread=False,
             )
+            lock = threading.Lock()
             with self._connections_lock:
-                self._connections.append((os.getpid(), db))
+                self._connections.append((os.getpid(), db, lock))
             _while_busy(lambda: db.execute("PRAGMA journal_mode=WAL"), BUSY_TIMEOUT_MS / 1000)
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             self._local.db = db
+            self._local.lock = lock
             self._local.pid = os.getpid()
-        return db
+        return db, self._local.lock
 
     def _run(self, work: Any) -> Any:
         try:
-            return work(self._connection())
+            db, lock = self._connection_and_lock()
+            with lock:
+                try:
+                    return work(db)
+                finally:
+                    if self._close_after_work and id(db) in self._close_after_work:
+                        with self._connections_lock:
+                            self._close_after_work.discard(id(db))
+                        with contextlib.suppress(sqlite3.Error):
+                            db.close()
         except sqlite3.Error as exc:
             raise StoreError(f"error store {self.path}: {exc}") from exc
 
@@ -413,12 +432,20 @@ class SQLiteErrorStore:
         """Close every thread's connection; a later call opens a new one."""
         with self._connections_lock:
             connections, self._connections = self._connections, []
-        for pid, db in connections:
+        for pid, db, lock in connections:
             # A connection inherited through fork belongs to the parent: closing it here
             # could checkpoint and remove the WAL file under the parent's feet.
-            if pid == os.getpid():
+            if pid != os.getpid():
+                continue
+            if not lock.acquire(blocking=False):
+                with self._connections_lock:
+                    self._close_after_work.add(id(db))
+                continue
+            try:
                 with contextlib.suppress(sqlite3.Error):
                     db.close()
+            finally:
+                lock.release()
         self._local = threading.local()
 
 
