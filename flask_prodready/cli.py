@@ -5,23 +5,78 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import click
 from flask import Flask
-from flask.cli import AppGroup, ScriptInfo
+from flask.cli import AppGroup, FlaskGroup, NoAppException, ScriptInfo
 
-from .exceptions import ConfigError
+from .exceptions import ConfigError, ConfigProblem
 from .extension import get_state
 from .redaction import is_secret_key, redact
-from .settings import ENV_SWITCHER, LoadedSettings
+from .settings import ENV_SWITCHER, LoadedSettings, secret_key_problem
 
-__all__ = ["config_warnings", "prodready_cli", "settings_rows"]
+__all__ = [
+    "CommandLineConfigError",
+    "config_warnings",
+    "for_flask_command",
+    "prodready_cli",
+    "settings_rows",
+]
 
 #: The command group, registered on every app by ``init_app`` and as a Flask CLI plugin.
 prodready_cli = AppGroup("prodready", help="Inspect and check flask-prodready's set-up.")
+
+
+class CommandLineConfigError(ConfigError, click.ClickException):
+    """The :class:`~flask_prodready.exceptions.ConfigError` that ``init_app`` raises while a
+    ``flask`` command loads the app (``flask run``, ``flask routes``, the app's commands).
+
+    click prints its message alone, in red on stderr, and the command exits with status 1:
+    no traceback before the message. Elsewhere (gunicorn, tests, code) ``init_app`` raises
+    a plain ``ConfigError``; this class is one too.
+
+    .. versionadded:: 0.2
+    """
+
+    exit_code = 1
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        """Print the message, as ``flask prodready check`` prints configuration problems."""
+        click.secho(self.format_message(), file=file, err=file is None, fg="red")
+
+
+class _ListingConfigError(CommandLineConfigError, NoAppException):
+    """The error while ``flask --help`` lists the app's commands: flask prints the message of
+    a ``NoAppException`` there, and the traceback of anything else."""
+
+
+def for_flask_command(error: ConfigError) -> ConfigError:
+    """``error`` as a :class:`CommandLineConfigError` while the ``flask`` command (a
+    :class:`flask.cli.FlaskGroup`) runs, else ``error`` itself.
+
+    .. versionadded:: 0.2
+    """
+    context = click.get_current_context(silent=True)
+    if context is None or not isinstance(context.find_root().command, FlaskGroup):
+        return error
+    kind = _ListingConfigError if _listing_commands() else CommandLineConfigError
+    return kind(error.problems, error.environment)
+
+
+def _listing_commands() -> bool:
+    """Whether ``FlaskGroup.list_commands`` is on the stack (then the app's commands are being
+    listed for ``--help``). Should flask change, the error keeps its traceback there only."""
+    code = FlaskGroup.list_commands.__code__
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code is code:
+            return True
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
 
 
 def _load_app() -> Flask:
@@ -112,11 +167,21 @@ def config_command(as_json: bool) -> None:
 
 @prodready_cli.command("check", with_appcontext=False)
 def check_command() -> None:
-    """Validate the settings: exit 0 when they are fine, 1 with the list of problems."""
+    """Validate the settings: exit 0 when they are fine, 1 with the list of problems.
+
+    Besides what start-up refuses, production needs a strong SECRET_KEY.
+    """
     app = _load_app()
     loaded = get_state(app).settings
     for warning in _warnings(loaded):
         click.secho(f"warning: {warning}", err=True, fg="yellow")
+    problems: list[ConfigProblem] = []
+    secret_key = secret_key_problem(app, loaded)
+    if secret_key is not None:
+        problems.append(secret_key)
+    if problems:
+        click.secho(str(ConfigError(problems, loaded.environment)), err=True, fg="red")
+        raise SystemExit(1)
     click.echo(f"configuration ok (environment {loaded.environment})")
 
 

@@ -13,9 +13,15 @@ from typing import Any
 from dynaconf.validator import Validator
 from flask import Flask, current_app
 
-from .exceptions import NotInitialisedError, SetupError
+from .exceptions import ConfigError, NotInitialisedError, SetupError
 from .health.registry import HealthRegistry
-from .settings import DEFAULT_ENVVAR_PREFIX, SETTINGS, LoadedSettings, load_settings
+from .settings import (
+    DEFAULT_ENVVAR_PREFIX,
+    SETTINGS,
+    LoadedSettings,
+    load_settings,
+    warn_about_secret_key,
+)
 
 __all__ = ["EXTENSION_KEY", "PARTS", "Part", "ProdReady", "ProdReadyState", "get_state"]
 
@@ -170,20 +176,34 @@ class ProdReady:
 
         :param app: the app to set up.
         :raises SetupError: if flask-prodready was already set up on ``app``.
-        :raises ConfigError: if the settings are missing, malformed or invalid.
+        :raises ConfigError: if the settings are missing, malformed or invalid. Under the
+            ``flask`` command it is a :class:`~flask_prodready.cli.CommandLineConfigError`,
+            which the command prints without a traceback.
+
+        In the ``production`` environment, a missing or weak ``SECRET_KEY`` is logged as one
+        warning (``flask prodready check`` fails on it).
         """
         if EXTENSION_KEY in app.extensions:
             raise SetupError(
                 f"flask-prodready is already set up on the app {app.name!r}. Call init_app "
                 "once per app: with ProdReady(app), do not also call init_app(app)."
             )
-        loaded = load_settings(
-            app,
-            settings_files=self.settings_files,
-            envvar_prefix=self.envvar_prefix,
-            validators=self.validators,
-            overrides=self.overrides,
-        )
+        try:
+            loaded = load_settings(
+                app,
+                settings_files=self.settings_files,
+                envvar_prefix=self.envvar_prefix,
+                validators=self.validators,
+                overrides=self.overrides,
+            )
+        except ConfigError as exc:
+            from .cli import for_flask_command
+
+            shown = for_flask_command(exc)
+            if shown is exc:
+                raise
+            # Still a ConfigError; the flask command prints its message, without a traceback.
+            raise shown from None
         enabled = tuple(part for part in PARTS if loaded.values[part.setting])
         state = ProdReadyState(self, loaded, tuple(part.name for part in enabled))
         app.extensions[EXTENSION_KEY] = state
@@ -195,6 +215,7 @@ class ProdReady:
             # A part refused its settings: leave no half-set-up state behind.
             del app.extensions[EXTENSION_KEY]
             raise
+        warn_about_secret_key(app, loaded)  # after the logs part: in the app's log format
         from .cli import prodready_cli
 
         app.cli.add_command(prodready_cli)

@@ -7,6 +7,13 @@ its response carries ``X-Prodready-Profile-Id``, and the profile is kept (at mos
 ``PRODREADY_PROFILING_KEEP``, in ``prodready-profiles`` in the instance folder, shared by
 the workers of a machine) as a ``.prof`` file for snakeviz and a summary of its functions.
 A header from anyone else is ignored, and requests without it pay one dictionary lookup.
+The header's value is a credential: the app behind the wrapper, and so error records and
+logs, see it as ``***``.
+
+Profiling is best effort: when a profile cannot be saved (a read-only or full folder) it is
+dropped, the response goes out unchanged (without the id header), and the failure is
+counted (:func:`failures`) and logged once per kind and process. A store that cannot be read
+for armed profiling means nothing is armed.
 
 cProfile rather than a sampling profiler: it measures exactly the one request asked for,
 with call counts, comes with Python, and its ``.prof`` files open in snakeviz and pstats.
@@ -15,33 +22,63 @@ For a whole busy worker, attach py-spy instead (see the Performance docs).
 
 from __future__ import annotations
 
+import contextlib
 import cProfile
 import hmac
 import ipaddress
 import json
 import math
+import os
 import pstats
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask
+from loguru import logger
 
 from ._wsgi import middleware
 from .extension import get_state
+from .redaction import REDACTED, redact_url_passwords
 from .request_id import DEFAULT_HEADER, request_id
 
 if TYPE_CHECKING:
+    from _typeshed import OptExcInfo
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["ProfileCapture", "arm", "armed", "init_profiling", "list_profiles", "profile_file"]
+__all__ = [
+    "FAILURE_KINDS",
+    "ProfileCapture",
+    "arm",
+    "armed",
+    "failures",
+    "init_profiling",
+    "list_profiles",
+    "profile_file",
+]
 
 _ID_HEADER = "X-Prodready-Profile-Id"
 _ARMED_KEY = "profiling.armed"
 #: Seconds between two reads of the armed state from the store.
 _ARM_REFRESH = 1.0
 _TOP = 40
+_LOGGER = "flask_prodready.profiling"
+
+#: What :func:`failures` counts: ``write``, a profile that could not be saved and was
+#: dropped; ``prune``, old profiles that could not be deleted; ``armed``, the armed state
+#: that could not be read or updated in the store; ``profiler``, cProfile that could not
+#: start (another profiler active in the process). None of them fails a request.
+FAILURE_KINDS: tuple[str, ...] = ("write", "prune", "armed", "profiler")
+
+_FAILURE_MESSAGES = {
+    "write": "could not save a profile in {directory}; it was dropped",
+    "prune": "could not delete old profiles in {directory}",
+    "armed": "could not read or update the armed profiling state in the store; "
+    "nothing counts as armed until it can",
+    "profiler": "could not start cProfile; the request ran without it",
+}
 
 
 class ProfileCapture:
@@ -68,6 +105,13 @@ class ProfileCapture:
         self.loopback_ok = loopback_ok
         self.directory = directory
         self.keep = keep
+        #: Failures of the best-effort work, by kind (:data:`FAILURE_KINDS`), in this process.
+        self.failures: dict[str, int] = dict.fromkeys(FAILURE_KINDS, 0)
+        self._warned: set[tuple[str, str]] = set()
+        self._failures_lock = threading.Lock()
+        #: Set by init_profiling: the app state's components, where the metrics part (if
+        #: on) may count failures.
+        self.components: dict[str, Any] = {}
 
     #: Set by init_profiling: the app's URL map and store, for armed profiling.
     url_map: Any = None
@@ -85,33 +129,76 @@ class ProfileCapture:
     def run(
         self, environ: WSGIEnvironment, start_response: StartResponse, wsgi_app: WSGIApplication
     ) -> Iterable[bytes]:
-        """Call ``wsgi_app`` for the request, under cProfile when asked and allowed."""
+        """Call ``wsgi_app`` for the request, under cProfile when asked and allowed.
+
+        The app's ``start_response`` is held until the profile is saved, so that the id
+        header goes out only with a profile that was written; nothing else of the response
+        changes, and no failure of the profiling itself reaches the request.
+        """
         asked = environ.get(self.environ_key)
+        if asked is not None:
+            # A credential: the app, its error records and its logs never see the value.
+            environ[self.environ_key] = REDACTED
         allowed = asked is not None and self._allowed(str(asked), environ)
-        if not allowed and not self._take_armed(environ):
+        if not allowed and not self._armed_for(environ):
             return wsgi_app(environ, start_response)
-        profile_id = f"{int(time.time() * 1000)}-{id(environ):x}"
-        seen: dict[str, str] = {}
-        id_header = self.request_id_header.lower()
-
-        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            headers.append((_ID_HEADER, profile_id))
-            seen.update((k.lower(), v) for k, v in headers if k.lower() == id_header)
-            return start_response(status, headers, exc_info)
-
         profiler = cProfile.Profile()
+        try:
+            profiler.enable()
+        except Exception as error:  # Python 3.12+: one profiler at a time per process
+            self._failed("profiler", error)
+            return wsgi_app(environ, start_response)
+        held = _HeldStart(environ, start_response)
         started = time.perf_counter()
-        result: Iterable[bytes] = profiler.runcall(wsgi_app, environ, start)
+        try:
+            result: Iterable[bytes] = wsgi_app(environ, held)
+        finally:
+            profiler.disable()
         seconds = time.perf_counter() - started
-        self._save(profiler, profile_id, environ, seconds, seen.get(id_header) or request_id())
+        profile_id = f"{int(time.time() * 1000)}-{id(environ):x}"
+        rid = held.header(self.request_id_header) or request_id()
+        saved = self._save(profiler, profile_id, environ, seconds, rid)
+        held.release((_ID_HEADER, profile_id) if saved else None)
         return result
+
+    def _armed_for(self, environ: WSGIEnvironment) -> bool:
+        """:meth:`_take_armed`, where any failure means "not armed" (counted, logged once)."""
+        try:
+            return self._take_armed(environ)
+        except Exception as error:  # a malformed armed state: never the request's problem
+            self._failed("armed", error)
+            return False
+
+    def _failed(self, kind: str, error: BaseException) -> None:
+        """Count a failure of ``kind``; log the first of each kind and cause per process."""
+        cause = f"{type(error).__name__}{getattr(error, 'errno', None) or ''}"
+        with self._failures_lock:
+            self.failures[kind] += 1
+            first = (kind, cause) not in self._warned
+            self._warned.add((kind, cause))
+        metrics = self.components.get("metrics")
+        count = getattr(metrics, "count_profiling_failure", None)
+        if count is not None:
+            count(kind)
+        if first:
+            logger.bind(logger=_LOGGER).warning(
+                "{} ({}: {}); the request was answered as usual, and further failures like "
+                "this one are counted (flask_prodready.profiling.failures), not logged",
+                _FAILURE_MESSAGES[kind].format(directory=self.directory),
+                type(error).__name__,
+                redact_url_passwords(str(error))[:300],
+            )
 
     def _take_armed(self, environ: WSGIEnvironment) -> bool:
         """True when the dashboard armed profiling for this request's route (and counts it)."""
         now = time.perf_counter()
         if now - self._armed_checked >= _ARM_REFRESH:
             self._armed_checked = now
-            self._armed = _read_armed(self.store)
+            try:
+                self._armed = _read_armed(self.store)
+            except Exception as error:  # the store down or the state malformed: not armed
+                self._armed = None
+                self._failed("armed", error)
         armed = self._armed
         if not armed or self.url_map is None:
             self.look_after = self._armed_checked + _ARM_REFRESH
@@ -125,9 +212,12 @@ class ProfileCapture:
             return False
         remaining = int(armed["remaining"]) - 1
         armed["remaining"] = remaining
-        _write_armed(self.store, armed if remaining > 0 else None)
         if remaining <= 0:
             self._armed = None
+        try:
+            _write_armed(self.store, armed if remaining > 0 else None)
+        except Exception as error:  # at worst another worker profiles one request more
+            self._failed("armed", error)
         return True
 
     def _allowed(self, value: str, environ: WSGIEnvironment) -> bool:
@@ -147,10 +237,41 @@ class ProfileCapture:
         environ: Any,
         seconds: float,
         rid: str | None,
-    ) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        stats = pstats.Stats(profiler)
-        stats.dump_stats(self.directory / f"{profile_id}.prof")
+    ) -> bool:
+        """Save the profile; on any failure drop it, leaving no partial file, and say so.
+
+        The summary is written under a hidden name and renamed, so that readers never see
+        half of it. True when the profile was kept.
+        """
+        prof = self.directory / f"{profile_id}.prof"
+        partial = self.directory / f".{profile_id}.json.partial"
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            stats = pstats.Stats(profiler)
+            stats.dump_stats(prof)
+            summary = self._summary(stats, profile_id, environ, seconds, rid)
+            partial.write_text(json.dumps(summary))
+            os.replace(partial, self.directory / f"{profile_id}.json")
+        except Exception as error:  # read-only, full, gone: the request must not notice
+            for path in (prof, partial):
+                with contextlib.suppress(OSError):  # a folder that refuses even this kept nothing
+                    path.unlink(missing_ok=True)
+            self._failed("write", error)
+            return False
+        try:
+            self._prune()
+        except OSError as error:
+            self._failed("prune", error)
+        return True
+
+    def _summary(
+        self,
+        stats: pstats.Stats,
+        profile_id: str,
+        environ: Any,
+        seconds: float,
+        rid: str | None,
+    ) -> dict[str, Any]:
         rows = []
         for (filename, line, name), (
             calls,
@@ -168,7 +289,7 @@ class ProfileCapture:
                 }
             )
         rows.sort(key=lambda row: row["cumulative_ms"], reverse=True)
-        summary = {
+        return {
             "id": profile_id,
             "time": time.time(),
             "method": environ.get("REQUEST_METHOD"),
@@ -177,8 +298,6 @@ class ProfileCapture:
             "duration_ms": round(seconds * 1000, 3),
             "functions": rows[:_TOP],
         }
-        (self.directory / f"{profile_id}.json").write_text(json.dumps(summary))
-        self._prune()
 
     def _prune(self) -> None:
         summaries = sorted(self.directory.glob("*.json"))
@@ -187,23 +306,95 @@ class ProfileCapture:
             old.with_suffix(".prof").unlink(missing_ok=True)
 
 
+class _HeldStart:
+    """A ``start_response`` that holds the app's status and headers until :meth:`release`.
+
+    Holding them lets the profiler add its id header only once the profile is saved. The
+    request the app was served with is kept too: Flask detaches it from the environ when
+    its request context ends, and the middleware's ``start_response`` reads it there (the
+    access line's route). An app that writes with the legacy ``write()`` before returning
+    gets its headers sent at once, without the id header.
+    """
+
+    def __init__(self, environ: WSGIEnvironment, start_response: StartResponse) -> None:
+        self.environ = environ
+        self.start_response = start_response
+        self.holding = True
+        self.held: tuple[str, list[tuple[str, str]], OptExcInfo | None, Any] | None = None
+        self.extra: tuple[str, str] | None = None
+        self.write: Callable[[bytes], object] | None = None
+
+    def __call__(
+        self,
+        status: str,
+        headers: list[tuple[str, str]],
+        exc_info: OptExcInfo | None = None,
+        /,
+    ) -> Callable[[bytes], object]:
+        if not self.holding:  # an app that starts its response while it is iterated
+            return self._send(status, headers, exc_info)
+        self.held = (status, headers, exc_info, self.environ.get("werkzeug.request"))
+        return self._write
+
+    def header(self, name: str) -> str | None:
+        """The value of the held response header ``name``, if the app set it."""
+        if self.held is None:
+            return None
+        lowered = name.lower()
+        return next((v for k, v in self.held[1] if k.lower() == lowered), None)
+
+    def release(self, extra: tuple[str, str] | None) -> None:
+        """Stop holding: start the response as the app asked, with the ``extra`` header."""
+        self.holding, self.extra = False, extra
+        if self.held is None:
+            return
+        (status, headers, exc_info, req), self.held = self.held, None
+        environ = self.environ
+        restore = req is not None and environ.get("werkzeug.request") is None
+        if restore:
+            environ["werkzeug.request"] = req
+        try:
+            self._send(status, headers, exc_info)
+        finally:
+            if restore:
+                environ["werkzeug.request"] = None
+
+    def _send(
+        self, status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None
+    ) -> Callable[[bytes], object]:
+        if self.extra is not None:
+            headers.append(self.extra)
+        self.write = self.start_response(status, headers, exc_info)
+        return self.write
+
+    def _write(self, data: bytes) -> object:
+        if self.write is None:  # write() before the app returned: the headers go first
+            self.release(None)
+        if self.write is None:
+            raise RuntimeError("the app called write() before start_response()")
+        return self.write(data)
+
+
 def _read_armed(store: Any) -> dict[str, Any] | None:
+    """The armed state in ``store``; raises when the store or the state is broken."""
     if store is None:
         return None
-    try:
-        raw = store.values(_ARMED_KEY).get(_ARMED_KEY)
-    except Exception:  # the store being down only means nothing is armed
+    raw = store.values(_ARMED_KEY).get(_ARMED_KEY)
+    if not raw:
         return None
-    return dict(json.loads(raw)) if raw else None
+    state = json.loads(raw)
+    if not (
+        isinstance(state, dict)
+        and isinstance(state.get("route"), str)
+        and isinstance(state.get("remaining"), int)
+    ):
+        raise ValueError(f"malformed armed profiling state in the store: {str(raw)[:100]!r}")
+    return state
 
 
 def _write_armed(store: Any, armed: dict[str, Any] | None) -> None:
-    if store is None:
-        return
-    try:
+    if store is not None:
         store.set_value(_ARMED_KEY, json.dumps(armed) if armed else None)
-    except Exception:  # best effort: at worst one request more is profiled
-        return
 
 
 def arm(app: Flask, route: str, count: int) -> None:
@@ -221,11 +412,33 @@ def arm(app: Flask, route: str, count: int) -> None:
 
 
 def armed(app: Flask) -> dict[str, Any] | None:
-    """What is armed now: ``{"route": ..., "remaining": ...}``, or ``None``.
+    """What is armed now: ``{"route": ..., "remaining": ...}``, or ``None`` (also when the
+    store cannot be read; the failure is counted in :func:`failures`).
 
     .. versionadded:: 0.1
     """
-    return _read_armed(_capture(app).store)
+    capture = _capture(app)
+    try:
+        return _read_armed(capture.store)
+    except Exception as error:  # the dashboard shows "nothing armed" rather than a 500
+        capture._failed("armed", error)
+        return None
+
+
+def failures(app: Flask) -> dict[str, int]:
+    """How often the best-effort work of profiling failed in this process, by kind.
+
+    The kinds are :data:`FAILURE_KINDS`; each failure also logs one WARNING the first time
+    its kind and cause are seen in the process. A request never fails for any of them::
+
+        >>> failures(app)
+        {'write': 0, 'prune': 0, 'armed': 0, 'profiler': 0}
+
+    .. versionadded:: 0.2
+    """
+    capture = _capture(app)
+    with capture._failures_lock:
+        return dict(capture.failures)
 
 
 def _capture(app: Flask) -> ProfileCapture:
@@ -239,9 +452,17 @@ def list_profiles(app: Flask) -> list[dict[str, Any]]:
     .. versionadded:: 0.1
     """
     directory = _capture(app).directory
-    if not directory.is_dir():
+    try:
+        paths = sorted(directory.glob("*.json"), reverse=True)
+    except OSError:  # an unreadable folder holds no profile we can show
         return []
-    return [json.loads(p.read_text()) for p in sorted(directory.glob("*.json"), reverse=True)]
+    profiles = []
+    for path in paths:
+        try:
+            profiles.append(json.loads(path.read_text()))
+        except (OSError, ValueError):  # deleted by another worker's pruning meanwhile
+            continue
+    return profiles
 
 
 def profile_file(app: Flask, profile_id: str) -> Path | None:
@@ -274,6 +495,7 @@ def init_profiling(app: Flask, state: Any) -> None:
     )
     capture.url_map = app.url_map
     capture.store = state.components.get("error_store")
+    capture.components = state.components
     # Inside the shared middleware: no WSGI layer of its own, and the request id is bound.
     middleware(app, state).around = capture
     state.components["profiling"] = capture

@@ -10,11 +10,21 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 
-__all__ = ["REDACTED", "SECRET_KEY_PARTS", "is_secret_key", "redact", "redact_url_passwords"]
+__all__ = [
+    "CREDENTIAL_HEADERS",
+    "CREDENTIAL_HEADER_SETTINGS",
+    "REDACTED",
+    "SECRET_KEY_PARTS",
+    "credential_headers",
+    "is_secret_key",
+    "redact",
+    "redact_headers",
+    "redact_url_passwords",
+]
 
 #: What a redacted value is replaced by.
 REDACTED = "***"
@@ -35,6 +45,15 @@ SECRET_KEY_PARTS: tuple[str, ...] = (
 
 _SECRET_KEY_RE = re.compile("|".join(SECRET_KEY_PARTS), re.IGNORECASE)
 
+#: Request headers (lower-case) whose value is always a credential. Most names already look
+#: secret (``Authorization``, ``Cookie``, ``X-Api-Key``); these are listed for clarity.
+CREDENTIAL_HEADERS: frozenset[str] = frozenset({"authorization", "proxy-authorization", "cookie"})
+
+#: The settings that name a request header whose value is a credential: the header joins
+#: :data:`CREDENTIAL_HEADERS` under the name the app gives it. (The metrics, health and
+#: dashboard tokens travel in ``Authorization`` and the session cookie.)
+CREDENTIAL_HEADER_SETTINGS: tuple[str, ...] = ("PRODREADY_PROFILING_HEADER",)
+
 # A number or duration under a name ending like these is an amount, not a secret, even when
 # the name looks secret (PRODREADY_DASHBOARD_SESSION_SECONDS, PERMANENT_SESSION_LIFETIME).
 _AMOUNT_SUFFIX_RE = re.compile(
@@ -50,12 +69,58 @@ _URL_PASSWORD_RE = re.compile(
 )
 
 
-# password=value in libpq ("password='a b'"), ODBC ("PWD={x};") and query strings ("&pwd=x").
+# A password's value, after its name: password=value in libpq ("password='a b'"), ODBC
+# ("PWD={x};"), query strings ("&pwd=x") and Python calls ("connect(password='x')"), and
+# "password": "value" in JSON or a Python dict's repr. A quoted value keeps its quotes ('...',
+# "...", ODBC's {...}), closed on the same line, escapes included; a value whose quote is
+# never closed (a truncated message) is hidden to the end of its line. A bare value runs to
+# a delimiter: whitespace, ";", "&", ",", ")", "]", "}", or a quote that closes the text
+# around it, so that dsn="password=hunter2") keeps its '")'.
 _KEY_VALUE_PASSWORD_RE = re.compile(
-    r"(?P<head>\b(?:\w*password|passwd|pwd)\s*=\s*)"
-    r"(?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|\{[^}]*\}|[^\s;&,)]+)",
+    r"(?P<head>\b(?:\w*(?:password|passwd)|pwd)[ \t]*=(?!=)[ \t]*"
+    r"|(?P<key_quote>['\"])\w*(?:password|passwd|pwd)(?P=key_quote)[ \t]*:[ \t]*)"
+    r"(?:(?P<quote>['\"])(?:(?!(?P=quote))[^\\\n]|\\.)*(?P=quote)"
+    r"|(?P<brace>\{)[^}\n]*\}"
+    r"|(?P<unclosed>['\"{])[^\n]*"
+    r"|(?:[^\s;&,)\]}'\"]|['\"](?![\s;&,)\]}]|$))+)",
     re.IGNORECASE,
 )
+
+# Most lines name no password: a quick scan for the names spares them the full pattern.
+_PASSWORD_NAME_RE = re.compile("pass(?:word|wd)|pwd", re.IGNORECASE)
+
+
+def _hide_passwords(text: str) -> str:
+    """:data:`_KEY_VALUE_PASSWORD_RE` applied to the lines of ``text`` that name a password
+    (a match never spans lines), the other lines kept as they are."""
+    pieces: list[str] = []
+    done = 0
+    for name in _PASSWORD_NAME_RE.finditer(text):
+        if name.start() < done:  # on a line already done
+            continue
+        line_start = text.rfind("\n", 0, name.start()) + 1
+        line_end = text.find("\n", name.start())
+        if line_end < 0:
+            line_end = len(text)
+        pieces.append(text[done:line_start])
+        pieces.append(_KEY_VALUE_PASSWORD_RE.sub(_hide_value, text[line_start:line_end]))
+        done = line_end
+    if not pieces:
+        return text
+    pieces.append(text[done:])
+    return "".join(pieces)
+
+
+def _hide_value(match: re.Match[str]) -> str:
+    """The password's name, then :data:`REDACTED` inside the value's own quotes, if any."""
+    head, quote = match["head"], match["quote"]
+    if quote:
+        return f"{head}{quote}{REDACTED}{quote}"
+    if match["brace"]:
+        return f"{head}{{{REDACTED}}}"
+    if match["unclosed"]:
+        return f"{head}{match['unclosed']}{REDACTED}"
+    return f"{head}{REDACTED}"
 
 
 @functools.lru_cache(maxsize=4096)
@@ -81,22 +146,81 @@ def is_secret_key(key: object) -> bool:
 def redact_url_passwords(text: str) -> str:
     """Hide the password of every URL in ``text``, keeping scheme, user and host, and the
     value of every ``password=``, ``passwd=`` or ``pwd=`` (libpq and ODBC connection
-    strings, query strings), as drivers quote them in their error messages.
+    strings, query strings, Python calls) and ``"password": ...`` (JSON, a dict's repr), as
+    drivers quote them in their error messages and tracebacks show them.
+
+    The text around a secret is kept as it is, quotes included: a quoted value becomes
+    ``'***'`` in its own quotes, and a bare value ends before the quote, bracket or
+    delimiter that follows it.
 
     ::
 
         >>> redact_url_passwords("postgresql://app:hunter2@db:5432/shop")
         'postgresql://app:***@db:5432/shop'
         >>> redact_url_passwords("host=db user=app password='hunter 2' dbname=shop")
-        'host=db user=app password=*** dbname=shop'
+        "host=db user=app password='***' dbname=shop"
+        >>> redact_url_passwords('connect(dsn="host=db password=hunter2")')
+        'connect(dsn="host=db password=***")'
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2
+        Quotes around and after a value are kept; ``"password": "..."`` is hidden too.
     """
     if "://" in text:
         text = _URL_PASSWORD_RE.sub(rf"\g<head>{REDACTED}@", text)
-    if "=" in text:
-        text = _KEY_VALUE_PASSWORD_RE.sub(rf"\g<head>{REDACTED}", text)
+    if "=" in text or ":" in text:
+        text = _hide_passwords(text)
     return text
+
+
+def credential_headers(setting: Callable[[str], Any]) -> frozenset[str]:
+    """The request headers (lower-case) whose values are credentials in one app.
+
+    :data:`CREDENTIAL_HEADERS`, and the header each of :data:`CREDENTIAL_HEADER_SETTINGS`
+    names in this app (``X-Prodready-Profile`` unless ``PRODREADY_PROFILING_HEADER`` says
+    otherwise)::
+
+        >>> sorted(credential_headers({"PRODREADY_PROFILING_HEADER": "X-Profile"}.get))
+        ['authorization', 'cookie', 'proxy-authorization', 'x-profile']
+
+    :param setting: reads one setting of the app, e.g. ``get_state(app).setting``; a
+        setting it answers ``None`` for (unset or unknown) adds no header.
+
+    .. versionadded:: 0.2
+    """
+    names = set(CREDENTIAL_HEADERS)
+    for name in CREDENTIAL_HEADER_SETTINGS:
+        header = setting(name)
+        if header:
+            names.add(str(header).lower())
+    return frozenset(names)
+
+
+def redact_headers(
+    headers: Iterable[tuple[str, object]], credential: Collection[str] = CREDENTIAL_HEADERS
+) -> dict[str, str]:
+    """Request headers as a dict, with every credential's value hidden.
+
+    A header's value becomes :data:`REDACTED` when its name is in ``credential`` (compared
+    case-insensitively) or looks secret (:func:`is_secret_key`); any other value has its URL
+    and connection-string passwords hidden (:func:`redact_url_passwords`)::
+
+        >>> redact_headers([("X-Profile", "t0k3n"), ("Accept", "*/*")], {"x-profile"})
+        {'X-Profile': '***', 'Accept': '*/*'}
+
+    :param headers: ``(name, value)`` pairs, e.g. ``request.headers.items()``.
+    :param credential: lower-case names of the headers that carry credentials, e.g.
+        :func:`credential_headers` of the app.
+
+    .. versionadded:: 0.2
+    """
+    result: dict[str, str] = {}
+    for name, value in headers:
+        if name.lower() in credential or is_secret_key(name):
+            result[name] = REDACTED
+        else:
+            result[name] = redact_url_passwords(str(value))
+    return result
 
 
 def redact(value: Any, *, key: object = None) -> Any:

@@ -20,11 +20,13 @@ in debug mode, and ``production`` otherwise. The ``testing`` environment starts 
 from __future__ import annotations
 
 import copy
+import difflib
 import math
 import os
 import re
 import tomllib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from pathlib import Path
@@ -33,12 +35,14 @@ from typing import Any
 
 from dynaconf.contrib import FlaskDynaconf
 from dynaconf.loaders.base import SourceMetadata
+from dynaconf.utils import build_env_list
 from dynaconf.utils.functional import empty
 from dynaconf.utils.parse_conf import boolean_fix, parse_conf_data
 from dynaconf.validator import CombinedValidator, OrValidator, ValidationError, Validator
 from dynaconf.vendor.dotenv import dotenv_values
 from flask import Flask
 from flask.helpers import get_debug_flag
+from loguru import logger
 
 from . import settings_memo
 from .exceptions import ConfigError, ConfigProblem
@@ -306,6 +310,19 @@ BUCKETS = _Cast(
 URL_PATH = _Cast('a URL path such as "/readyz" (starts with "/", no trailing "/")', _to_url_prefix)
 
 
+def _to_environment_names(value: Any) -> tuple[str, ...]:
+    names = tuple(name.lower() for name in _to_str_list(value))
+    if all(_ENV_NAME_RE.match(name) for name in names):
+        return names
+    raise ValueError(value)
+
+
+ENVIRONMENT_NAMES = _Cast(
+    'a list of environment names such as ["staging", "qa"] (or text separated by ",")',
+    _to_environment_names,
+)
+
+
 @dataclass(frozen=True)
 class Setting:
     """One setting of the extension: its key, default, type and meaning.
@@ -352,6 +369,15 @@ SETTINGS: tuple[Setting, ...] = (
         "Start even though `DEBUG` is true in the `production` environment. Debug mode runs "
         "the interactive debugger, which executes code sent by any client: never set this on "
         "a server that is reachable by others.",
+    ),
+    Setting(
+        "PRODREADY_ENVIRONMENTS",
+        [],
+        ENVIRONMENT_NAMES,
+        "More environments whose tables the settings files may hold, e.g. "
+        '`["staging"]`, besides `default`, `development`, `production`, `testing`, `global` '
+        "and the environment in use. A table of any other name stops start-up, as a "
+        "misspelt environment would otherwise be ignored.",
     ),
     Setting(
         "PRODREADY_REQUEST_ID_ENABLED",
@@ -925,9 +951,21 @@ _TEXT_CASTS = (
     LEVEL,
     STORE_LEVEL,
     CALLABLE,
+    ENVIRONMENT_NAMES,
 )
 
 _SETTINGS_BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
+_SETTING_NAMES = frozenset(_SETTINGS_BY_NAME)
+
+#: Tables a settings file may always hold, besides the environment in use and those of
+#: ``PRODREADY_ENVIRONMENTS``: dynaconf reads ``[default]`` and ``[global]`` in every
+#: environment (and a table named after the prefix, ``[flask]``, as another ``[default]``).
+STANDARD_ENVIRONMENTS: tuple[str, ...] = ("default", DEVELOPMENT, PRODUCTION, TESTING, "global")
+# Keys dynaconf reads at the top level of a settings file, outside the environment tables.
+_DYNACONF_FILE_KEYS = frozenset({"dynaconf_merge", "dynaconf_dotted_lookup"})
+_OURS = "PRODREADY_"
+# dynaconf's separators of nested keys: PRODREADY_LOG_LEVELS__sqlalchemy sets one entry.
+_NESTED = re.compile(r"__|\.")
 
 
 @dataclass(frozen=True)
@@ -1089,6 +1127,8 @@ def load_settings(
         _load_dotenv(dotenv_path)
     environment = resolve_environment(app)
     loaded = LoadedSettings(environment, prefix, files, dotenv_path, None)
+    # Before dynaconf replaces app.config: the app's own PRODREADY_* keys, to check by name.
+    app_keys = tuple(key for key in app.config if _looks_ours(key))
 
     read: settings_memo.Inputs | None = None
     problems: list[ConfigProblem] = []
@@ -1127,6 +1167,8 @@ def load_settings(
         _apply_testing_defaults(app, loaded)
     validators = tuple(validators)
     values, problems = _cast_settings(target, loaded)
+    # Unknown keys and tables first: a misspelt key explains the problems of the right one.
+    problems[:0] = _check_strict(loaded, values, validators, app_keys, overrides)
     _share_typed_values(loaded, target, values, validators)
     for validator in validators:
         problems.extend(_run_validator(validator, target, loaded))
@@ -1329,6 +1371,164 @@ def _check_environment_variables(prefix: str) -> list[ConfigProblem]:
                 )
             )
     return problems
+
+
+def _looks_ours(key: Any) -> bool:
+    """Whether ``key`` is in the extension's name space, ``PRODREADY_*`` in any case."""
+    return isinstance(key, str) and key.upper().startswith(_OURS)
+
+
+def _did_you_mean(name: str, candidates: Iterable[str], show: Callable[[str], str] = str) -> str:
+    """``"; did you mean X?"`` for the candidate closest to ``name``, or nothing.
+
+    The ``PRODREADY_`` every key shares is left out of the comparison, so that it alone
+    makes no two names alike.
+    """
+    by_tail = {candidate.removeprefix(_OURS): candidate for candidate in sorted(candidates)}
+    close = difflib.get_close_matches(name.removeprefix(_OURS), by_tail, n=1)
+    return f"; did you mean {show(by_tail[close[0]])}?" if close else ""
+
+
+def _unknown_key(
+    key: str, known: Collection[str], where: str, prefix: str = ""
+) -> ConfigProblem | None:
+    """The problem of the ``PRODREADY_*`` ``key`` when it names no setting, else ``None``.
+
+    ``key`` is shown as written, after ``prefix`` (``FLASK_`` for a variable); a nested key
+    (``PRODREADY_LOG_LEVELS__sqlalchemy``) is known when its first part is.
+    """
+    name = _NESTED.split(key.upper(), maxsplit=1)[0]
+    if name in known:
+        return None
+    shown = f"{prefix}{key}"
+    if name == ENV_SWITCHER:
+        return ConfigProblem(
+            shown,
+            f"chooses no environment: only the variable {ENV_SWITCHER} itself does, in the "
+            "process environment or the .env file",
+            f"{where}; remove it, and set {ENV_SWITCHER} instead",
+        )
+    hint = _did_you_mean(name, known, lambda close: f"{prefix}{close}")
+    return ConfigProblem(
+        shown, f"is not a flask-prodready setting{hint}", f"{where}; fix its name or remove it"
+    )
+
+
+def _check_strict(
+    loaded: LoadedSettings,
+    values: Mapping[str, Any],
+    validators: Sequence[Validator],
+    app_keys: Iterable[str],
+    overrides: Mapping[str, Any],
+) -> list[ConfigProblem]:
+    """Every ``PRODREADY_*`` key that names no setting, wherever it is set, and every table of
+    a settings file that names no environment in use or known.
+
+    Part of the load, so a load with such a problem is never remembered; the inputs of a
+    remembered load decide these problems, so a reuse needs no new check.
+    """
+    known = _SETTING_NAMES | {name.upper() for leaf in _leaves(validators) for name in leaf.names}
+    found = [_unknown_key(key, known, "it is set by app code (app.config)") for key in app_keys]
+    found.extend(
+        _unknown_key(key, known, "it is set by a keyword argument")
+        for key in overrides
+        if _looks_ours(key)
+    )
+    if loaded.dynaconf is not None:
+        environments = {
+            *STANDARD_ENVIRONMENTS,
+            *build_env_list(loaded.dynaconf, loaded.environment),
+            *values.get("PRODREADY_ENVIRONMENTS", ()),
+        }
+        found.extend(_check_file_keys(loaded, environments, known))
+        found.extend(_check_variable_keys(loaded, known))
+    return list(dict.fromkeys(problem for problem in found if problem is not None))
+
+
+def _check_file_keys(
+    loaded: LoadedSettings, environments: Collection[str], known: Collection[str]
+) -> Iterator[ConfigProblem | None]:
+    """The unknown keys and tables of the settings files, in every table, not only those read.
+
+    TOML files are parsed whole; files read another way (YAML, JSON, includes) are checked in
+    the tables dynaconf loaded from them.
+    """
+    parsed = set()
+    for path in loaded.settings_files:
+        if path.suffix != ".toml" or not path.is_file():
+            continue
+        try:
+            document = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            continue  # reported before dynaconf loaded anything
+        parsed.add(os.path.realpath(path))
+        yield from _check_document(path, document, environments, known)
+    for meta, data in loaded.dynaconf.loaded_by_loaders.items():
+        identifier = meta.identifier
+        if meta.loader not in _FILE_LOADERS or not isinstance(identifier, str):
+            continue
+        if os.path.realpath(identifier) in parsed:
+            continue
+        where = f"it is set in {identifier} [{str(meta.env).lower()}]"
+        yield from (_unknown_key(str(key), known, where) for key in data if _looks_ours(key))
+
+
+def _check_document(
+    path: Path,
+    document: Mapping[str, Any],
+    environments: Collection[str],
+    known: Collection[str],
+) -> Iterator[ConfigProblem | None]:
+    """The problems of one parsed TOML settings file: dynaconf reads its top-level tables,
+    each named after an environment, and ignores every other top-level key."""
+    for name, value in document.items():
+        if name.lower() in _DYNACONF_FILE_KEYS:
+            continue
+        if _looks_ours(name):
+            base = _NESTED.split(name.upper(), maxsplit=1)[0]
+            unknown = ""
+            if base not in known:
+                unknown = ", and it is not a flask-prodready setting" + _did_you_mean(base, known)
+            yield ConfigProblem(
+                name,
+                "is outside every table, so it is never read (each top-level table of a "
+                f"settings file names an environment){unknown}",
+                f"move it under [default] or an environment's table in {path}",
+            )
+            continue
+        if not isinstance(value, Mapping):
+            continue  # not ours, and dynaconf ignores it
+        env = name.lower()
+        if env not in environments:
+            hint = _did_you_mean(env, environments, lambda close: f"[{close}]")
+            yield ConfigProblem(
+                str(path),
+                f"the table [{name}] names no environment in use or known, so its settings "
+                f"are never read{hint}",
+                f"rename the table, or add {env!r} to PRODREADY_ENVIRONMENTS if it is an "
+                f"environment of yours (known: {', '.join(sorted(environments))})",
+            )
+        where = f"it is set in {path} [{env}]"
+        yield from (_unknown_key(key, known, where) for key in value if _looks_ours(key))
+
+
+def _check_variable_keys(
+    loaded: LoadedSettings, known: Collection[str]
+) -> Iterator[ConfigProblem | None]:
+    """The unknown ``<prefix>_PRODREADY_*`` variables (dynaconf also reads ``DYNACONF_*``)."""
+    dotenv: dict[str, str | None] = {}
+    if loaded.dotenv_path.is_file():
+        dotenv = dotenv_values(str(loaded.dotenv_path))  # type: ignore[no-untyped-call]
+    for name, text in sorted(os.environ.items()):
+        for prefix in dict.fromkeys((loaded.envvar_prefix, "DYNACONF")):
+            start = f"{prefix}_"
+            if not name.startswith(start) or not _looks_ours(name[len(start) :]):
+                continue
+            where = f"it is set by the environment variable {name}"
+            if dotenv.get(name) == text:
+                where += f" (in {loaded.dotenv_path})"
+            yield _unknown_key(name[len(start) :], known, where, prefix=start)
+            break
 
 
 def _install_dynaconf(app: Flask, loaded: LoadedSettings, problems: list[ConfigProblem]) -> Any:
@@ -1537,6 +1737,118 @@ def _check_debug(
             "the risk",
         )
     ]
+
+
+#: Values of ``SECRET_KEY`` that tutorials, templates and defaults use, compared in lower
+#: case with only their letters and digits: ``"dev"`` (Flask's tutorial), ``"change-me"``...
+WEAK_SECRET_KEYS = frozenset(
+    {
+        "dev",
+        "devkey",
+        "development",
+        "secret",
+        "secretkey",
+        "mysecret",
+        "mysecretkey",
+        "supersecret",
+        "supersecretkey",
+        "topsecret",
+        "flasksecretkey",
+        "yoursecretkey",
+        "changeme",
+        "changethis",
+        "test",
+        "testkey",
+        "testing",
+        "default",
+        "password",
+        "key",
+        "flask",
+        "keyboardcat",
+        "s3cr3t",
+    }
+)
+# Placeholders refused anywhere in a SECRET_KEY, however long it is.
+_PLACEHOLDER_PARTS = ("changeme", "changethis", "replaceme", "yoursecret", "insecure", "notsecret")
+#: The shortest ``SECRET_KEY`` accepted in production, in bytes (UTF-8 for text).
+SECRET_KEY_MIN_BYTES = 32
+#: The least Shannon entropy of a ``SECRET_KEY``, in bits per byte: random hex has about 3.8,
+#: a key of a few repeated characters far less.
+SECRET_KEY_MIN_ENTROPY = 3.0
+#: How to make a strong ``SECRET_KEY``.
+SECRET_KEY_COMMAND = 'python -c "import secrets; print(secrets.token_hex(32))"'  # noqa: S105 (a command)
+# Apps warned about their SECRET_KEY in this process, and why: one warning each.
+_warned_secret_keys: set[tuple[str, str, str]] = set()
+
+
+def secret_key_weakness(value: Any) -> str | None:
+    """Why ``value`` is a weak ``SECRET_KEY``, in words that never show it, or ``None``.
+
+    A key is weak when it is unset or empty, not text or bytes, a well-known default or
+    placeholder (:data:`WEAK_SECRET_KEYS`, or containing ``change-me``, ``insecure``...),
+    shorter than :data:`SECRET_KEY_MIN_BYTES`, or of less Shannon entropy per byte than
+    :data:`SECRET_KEY_MIN_ENTROPY` (a few characters repeated).
+
+    .. versionadded:: 0.2
+    """
+    if value is None or value in ("", b""):
+        return "is not set"
+    if isinstance(value, str):
+        data = value.encode("utf-8")
+    elif isinstance(value, bytes):
+        data = value
+    else:
+        return f"is a {type(value).__name__}, not a string"
+    plain = re.sub(rb"[^a-z0-9]", b"", data.lower()).decode("ascii")
+    if plain in WEAK_SECRET_KEYS or any(part in plain for part in _PLACEHOLDER_PARTS):
+        return "is a well-known default or placeholder value"
+    if len(data) < SECRET_KEY_MIN_BYTES:
+        return f"is shorter than {SECRET_KEY_MIN_BYTES} bytes"
+    counts = Counter(data).values()
+    entropy = -sum(count / len(data) * math.log2(count / len(data)) for count in counts)
+    if entropy < SECRET_KEY_MIN_ENTROPY:
+        return "does not look random (too few different characters)"
+    return None
+
+
+def secret_key_problem(app: Flask, loaded: LoadedSettings) -> ConfigProblem | None:
+    """The problem of the app's ``SECRET_KEY`` in the ``production`` environment, if any.
+
+    ``flask prodready check`` fails with it; ``init_app`` only logs a warning. Other
+    environments have none.
+
+    .. versionadded:: 0.2
+    """
+    if loaded.environment != PRODUCTION:
+        return None
+    weakness = secret_key_weakness(app.config.get("SECRET_KEY"))
+    if weakness is None:
+        return None
+    envvar = loaded.envvar("SECRET_KEY")
+    advice = f"make one with {SECRET_KEY_COMMAND} and put it in .secrets.toml or {envvar}"
+    if weakness == "is not set":
+        return ConfigProblem(
+            "SECRET_KEY", "is not set in production: sessions and signed cookies need it", advice
+        )
+    return ConfigProblem(
+        "SECRET_KEY",
+        f"{weakness}; in production, anyone who guesses it can forge sessions and signed cookies",
+        f"{loaded.where_set('SECRET_KEY')}; {advice}",
+    )
+
+
+def warn_about_secret_key(app: Flask, loaded: LoadedSettings) -> None:
+    """Log one warning per app and process when :func:`secret_key_problem` finds one."""
+    problem = secret_key_problem(app, loaded)
+    if problem is None:
+        return
+    seen = (app.import_name, app.root_path, problem.problem)
+    if seen in _warned_secret_keys:
+        return
+    _warned_secret_keys.add(seen)
+    logger.warning(
+        f"SECRET_KEY {problem.problem}: {problem.where}; `flask prodready check` fails until then"
+    )
 
 
 def setting(name: str) -> Setting:

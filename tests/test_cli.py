@@ -18,6 +18,9 @@ from flask_prodready.cli import prodready_cli
 
 from .conftest import AppDir
 
+# A SECRET_KEY that passes the production check (random-looking, 64 characters).
+STRONG_KEY = "9f2c4e7a1b8d3f6e0a5c2b9d8e7f1a3c4b6d8e0f2a4c6e8b1d3f5a7c9e0b2d4f"
+
 
 def test_config_shows_redacted_values_and_their_sources(
     app_dir: AppDir, monkeypatch: pytest.MonkeyPatch
@@ -74,7 +77,8 @@ def test_config_as_text(app_dir: AppDir) -> None:
     assert ".secrets.toml [default]" in line
 
 
-def test_check_passes_on_good_settings(app_dir: AppDir) -> None:
+def test_check_passes_on_good_settings(app_dir: AppDir, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLASK_SECRET_KEY", STRONG_KEY)  # production needs one
     result = app_dir.app().test_cli_runner().invoke(args=["prodready", "check"])
     assert result.exit_code == 0, result.output
     assert "configuration ok (environment production)" in result.output
@@ -104,10 +108,11 @@ def test_check_lists_every_problem_and_exits_1(
 def test_check_warns_about_secrets_in_the_committed_file(app_dir: AppDir) -> None:
     app_dir.write(
         "settings.toml",
-        "[production]\nSECRET_KEY = 'x'\n[default.mail]\nsmtp_password = 'y'\n",
+        f"[production]\nSECRET_KEY = '{STRONG_KEY}'\n[default.mail]\nsmtp_password = 'y'\n",
     )
     result = app_dir.app().test_cli_runner().invoke(args=["prodready", "check"])
     assert result.exit_code == 0
+    assert STRONG_KEY not in result.output
     assert "SECRET_KEY is set in settings.toml [production]" in result.stderr
     assert "FLASK_SECRET_KEY" in result.stderr
     assert "MAIL.smtp_password is set in settings.toml [default]" in result.stderr

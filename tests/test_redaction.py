@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from flask_prodready import REDACTED, is_secret_key, redact
-from flask_prodready.redaction import SECRET_KEY_PARTS, redact_url_passwords
+from flask_prodready import REDACTED, get_state, is_secret_key, redact
+from flask_prodready.redaction import (
+    CREDENTIAL_HEADERS,
+    SECRET_KEY_PARTS,
+    credential_headers,
+    redact_headers,
+    redact_url_passwords,
+)
+from flask_prodready.testing import capture_logs
+
+from .conftest import AppDir
 
 
 @pytest.mark.parametrize(
@@ -38,7 +49,7 @@ def test_every_documented_key_part_redacts() -> None:
 
 
 def test_nested_secrets_are_redacted_at_any_depth() -> None:
-    data = {
+    data: dict[str, Any] = {
         "database": {"primary": {"password": "hunter2", "host": "db"}},
         "clients": [{"name": "a", "token": "t0k3n"}, ("x", {"api_key": "k"})],
         "port": 5432,
@@ -107,10 +118,10 @@ def test_url_passwords_are_hidden(text: str, expected: str) -> None:
     [
         (
             "could not connect: host=db user=app password='hunter 2' dbname=shop",
-            "could not connect: host=db user=app password=*** dbname=shop",
+            "could not connect: host=db user=app password='***' dbname=shop",
         ),
         ("host=db password=s3cr3t sslpassword=k3y", "host=db password=*** sslpassword=***"),
-        ("DRIVER={ODBC};UID=u;PWD={p;w};DATABASE=y", "DRIVER={ODBC};UID=u;PWD=***;DATABASE=y"),
+        ("DRIVER={ODBC};UID=u;PWD={p;w};DATABASE=y", "DRIVER={ODBC};UID=u;PWD={***};DATABASE=y"),
         ("https://x/cb?user=a&password=abc&next=1", "https://x/cb?user=a&password=***&next=1"),
         (
             'FATAL: password authentication failed for user "app"',
@@ -121,3 +132,140 @@ def test_url_passwords_are_hidden(text: str, expected: str) -> None:
 def test_connection_string_passwords_are_hidden(text: str, expected: str) -> None:
     assert redact_url_passwords(text) == expected
     assert redact({"error": text}) == {"error": expected}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('password="hunter2"', 'password="***"'),
+        ("password='hunter2'", "password='***'"),
+        ("password = 'hunter 2' next", "password = '***' next"),
+        ('password=""', 'password="***"'),
+        ('(password=hunter2")', '(password=***")'),
+        ('connect(dsn="host=db password=hunter2")', 'connect(dsn="host=db password=***")'),
+        (
+            "connect(conninfo='host=db password=hunter2 dbname=x')",
+            "connect(conninfo='host=db password=*** dbname=x')",
+        ),
+        ("?password=x&y=1", "?password=***&y=1"),
+        ("PWD=secret;Server=db;UID=u", "PWD=***;Server=db;UID=u"),
+        ("[password=x], {pwd=y}", "[password=***], {pwd=***}"),
+        ('{"password": "hunter2", "user": "app"}', '{"password": "***", "user": "app"}'),
+        ('{"db_password":"hunter2"}', '{"db_password":"***"}'),
+        ('{"password": 12345}', '{"password": ***}'),
+        ("{'password': 'hunter2', 'host': 'db'}", "{'password': '***', 'host': 'db'}"),
+        ("db_passwd=x y", "db_passwd=*** y"),
+    ],
+)
+def test_redaction_keeps_the_quoting_around_a_secret(text: str, expected: str) -> None:
+    assert redact_url_passwords(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("password='it\\'s' x", "password='***' x"),
+        ('password="a\\"b" x', 'password="***" x'),
+        ('password=ab"cd x', "password=*** x"),
+        ("password='never closed, then more text", "password='***"),
+        ("password='a'\nnext='b'", "password='***'\nnext='b'"),
+    ],
+)
+def test_a_quote_inside_a_value_never_leaks_part_of_it(text: str, expected: str) -> None:
+    assert redact_url_passwords(text) == expected
+
+
+def test_a_logged_stack_trace_keeps_its_code_readable() -> None:
+    stack = (
+        "Traceback (most recent call last):\n"
+        '  File "/app/shop/db.py", line 12, in connect\n'
+        "    return psycopg.connect(host='db', password='hunter2')\n"
+        '  File "/app/shop/db.py", line 20, in engine\n'
+        '    return create_engine("postgresql://shop:hunter2@db:5432/shop")\n'
+        '  File "/app/shop/db.py", line 28, in odbc\n'
+        '    return pyodbc.connect("DRIVER={ODBC};PWD={hun;ter2};")\n'
+        "    if password == 'hunter2':\n"
+        'psycopg.OperationalError: connection failed: host=db password=hunter2")\n'
+    )
+    assert redact_url_passwords(stack) == (
+        "Traceback (most recent call last):\n"
+        '  File "/app/shop/db.py", line 12, in connect\n'
+        "    return psycopg.connect(host='db', password='***')\n"
+        '  File "/app/shop/db.py", line 20, in engine\n'
+        '    return create_engine("postgresql://shop:***@db:5432/shop")\n'
+        '  File "/app/shop/db.py", line 28, in odbc\n'
+        '    return pyodbc.connect("DRIVER={ODBC};PWD={***};")\n'
+        "    if password == 'hunter2':\n"
+        'psycopg.OperationalError: connection failed: host=db password=***")\n'
+    ), "a comparison in the app's source is code, not a runtime secret"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            'requests.get("https://bot:t0k@api.example.com/v1")',
+            ('requests.get("https://bot:***@api.example.com/v1")'),
+        ),
+        (
+            "Redis.from_url('redis://:s3cret@cache:6379/0')",
+            ("Redis.from_url('redis://:***@cache:6379/0')"),
+        ),
+        ('"url": "amqp://guest:guest@rabbit"}', '"url": "amqp://guest:***@rabbit"}'),
+    ],
+)
+def test_quoted_urls_keep_their_quotes(text: str, expected: str) -> None:
+    assert redact_url_passwords(text) == expected
+
+
+def test_credential_headers_come_from_the_apps_settings() -> None:
+    settings = {"PRODREADY_PROFILING_HEADER": "X-Shop-Profile"}
+    assert credential_headers(settings.get) == CREDENTIAL_HEADERS | {"x-shop-profile"}
+    assert credential_headers(lambda name: None) == CREDENTIAL_HEADERS
+
+
+def test_credential_headers_of_a_real_app(app_dir: AppDir) -> None:
+    app = app_dir.app(profiling_header="X-Shop-Profile")
+    names = credential_headers(get_state(app).setting)
+    assert names == CREDENTIAL_HEADERS | {"x-shop-profile"}
+
+
+def test_credential_headers_are_hidden_whatever_their_case() -> None:
+    headers = [
+        ("X-Prodready-Profile", "secret-token"),
+        ("authorization", "Bearer t0k"),
+        ("Cookie", "session=abc"),
+        ("X-Api-Key", "k"),
+        ("Referer", "https://u:pw@shop.example.com/"),
+        ("Accept", "text/html"),
+    ]
+    assert redact_headers(headers, CREDENTIAL_HEADERS | {"x-prodready-profile"}) == {
+        "X-Prodready-Profile": REDACTED,
+        "authorization": REDACTED,
+        "Cookie": REDACTED,
+        "X-Api-Key": REDACTED,
+        "Referer": "https://u:***@shop.example.com/",
+        "Accept": "text/html",
+    }
+
+
+def test_a_logged_and_recorded_stack_trace_keeps_its_quotes(app_dir: AppDir) -> None:
+    app = app_dir.app()
+
+    @app.get("/connect")
+    def connect() -> str:
+        raise ConnectionError('connect(dsn="host=db password=hunter2") failed')
+
+    with capture_logs() as lines:
+        app.test_client().get("/connect")
+    (logged,) = [line for line in lines if line.get("exception")]
+    store = get_state(app).components["error_store"]
+    (occurrence,) = store.occurrences(store.groups()[0].fingerprint)
+    for text in (
+        logged["exception"]["message"],
+        logged["exception"]["stack"],
+        occurrence.message,
+        occurrence.stack,
+    ):
+        assert 'connect(dsn="host=db password=***") failed' in text
+        assert "hunter2" not in text

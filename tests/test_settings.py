@@ -46,6 +46,7 @@ def test_environment_tables_override_default(
         [default]
         COLOUR = "grey"
         SIZE = 1
+        PRODREADY_ENVIRONMENTS = ["staging"]
         [development]
         COLOUR = "green"
         [production]
