@@ -196,11 +196,20 @@ def inputs(
         app_class,
         root_path,
         snapshot,
-        dict(os.environ),
+        _environment(),
         tuple((str(path), _read(path)) for path in files),
         arguments,
         validators,
     )
+
+
+#: Variables that change under a test runner on every test and no setting reads.
+_VOLATILE = frozenset({"PYTEST_CURRENT_TEST"})
+
+
+def _environment() -> dict[str, str]:
+    """The environment a load may read: all of it, less what pytest changes per test."""
+    return {name: value for name, value in os.environ.items() if name not in _VOLATILE}
 
 
 def recall(wanted: Inputs) -> Remembered | None:

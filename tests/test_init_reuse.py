@@ -495,3 +495,13 @@ def test_a_sink_removed_from_loguru_is_installed_again(
     capsys.readouterr()
     logger.info("back again")
     assert stdout_messages(capsys) == ["back again"]
+
+
+def test_pytests_per_test_variable_does_not_defeat_reuse(
+    tmp_path: Path, loads: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTEST_CURRENT_TEST", "tests/a.py::one (call)")
+    make_app(tmp_path)
+    monkeypatch.setenv("PYTEST_CURRENT_TEST", "tests/a.py::two (setup)")
+    make_app(tmp_path)
+    assert len(loads) == 1
