@@ -15,7 +15,7 @@ from typing import Any
 from flask import request
 from loguru import logger
 
-from .redaction import REDACTED, is_secret_key, redact_url_passwords
+from .redaction import redact_headers, redact_url_passwords
 from .request_id import request_id
 from .store import ErrorGroup, ErrorOccurrence, ErrorStore
 
@@ -66,13 +66,6 @@ def _stack(error: BaseException) -> str:
     return redact_url_passwords("".join(lines))
 
 
-def _redacted_pairs(items: Any) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in items:
-        result[key] = REDACTED if is_secret_key(key) else redact_url_passwords(str(value))
-    return result
-
-
 class ErrorRecorder:
     """Records errors into a store; store failures are counted and logged, never raised.
 
@@ -119,8 +112,9 @@ class ErrorRecorder:
             route=rule.rule if rule is not None else "<unmatched>",
             path=request.path,
             request_id=request_id(),
-            headers=_redacted_pairs(request.headers.items()),
-            query=_redacted_pairs(request.args.items(multi=True)),
+            headers=redact_headers(request.headers.items()),
+            # The same rule for query parameters: a secret-looking name hides the value.
+            query=redact_headers(request.args.items(multi=True)),
             breadcrumbs=list(self.breadcrumbs() if self.breadcrumbs else ()),
             host=_HOST,
             pid=os.getpid(),
