@@ -30,7 +30,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import orjson
 from flask import Flask
@@ -356,13 +356,23 @@ class _Levels:
         self._cache.clear()
 
 
+class _SinkShape(NamedTuple):
+    """What a loguru handler is added with: an app wanting the same keeps it (see _install)."""
+
+    destination: str
+    json_lines: bool
+    max_bytes: int | None  # with backups, only for a file destination
+    backups: int | None
+    colorize: bool
+    diagnose: bool
+
+
 @dataclass
 class _Installed:
     handler_id: int
     sink: _Sink
     levels: _Levels
-    #: What the handler was added with: an app with the same keeps it (see _install).
-    shape: tuple[Any, ...] = ()
+    shape: _SinkShape | None = None
 
 
 _lock = threading.Lock()
@@ -609,21 +619,19 @@ def _install(settings: Mapping[str, Any], environment: str) -> None:
         {name: _level_no(level) for name, level in settings["PRODREADY_LOG_LEVELS"].items()},
     )
     stream = sys.stderr if destination == "stderr" else sys.stdout
-    colorize = not json_lines and not to_file and stream.isatty()
-    diagnose = bool(settings["PRODREADY_LOG_DIAGNOSE"]) and environment == "development"
-    shape = (
+    shape = _SinkShape(
         destination,
         json_lines,
         settings["PRODREADY_LOG_FILE_MAX_BYTES"] if to_file else None,
         settings["PRODREADY_LOG_FILE_BACKUPS"] if to_file else None,
-        colorize,
-        diagnose,
+        colorize=not json_lines and not to_file and stream.isatty(),
+        diagnose=bool(settings["PRODREADY_LOG_DIAGNOSE"]) and environment == "development",
     )
     with _lock:
         if _installed is not None and _installed.shape == shape and _has_handler(_installed):
             _installed.levels.set_to(levels)
         else:
-            _add_sink(destination, json_lines, to_file, levels, colorize, diagnose, shape, settings)
+            _add_sink(shape, levels)
     if settings["PRODREADY_LOG_INTERCEPT_STDLIB"]:
         _intercept_stdlib(levels, bool(settings.get("PRODREADY_LOG_STDLIB_TAKE_OVER")))
 
@@ -634,26 +642,13 @@ def _has_handler(installed: _Installed) -> bool:
     return isinstance(handlers, Mapping) and installed.handler_id in handlers
 
 
-def _add_sink(
-    destination: str,
-    json_lines: bool,
-    to_file: bool,
-    levels: _Levels,
-    colorize: bool,
-    diagnose: bool,
-    shape: tuple[Any, ...],
-    settings: Mapping[str, Any],
-) -> None:
-    """Replace the installed sink by a new one; called with ``_lock`` held."""
+def _add_sink(shape: _SinkShape, levels: _Levels) -> None:
+    """Replace the installed sink by a new one of ``shape``; called with ``_lock`` held."""
     global _installed
     file = None
-    if to_file:
-        file = _RotatingFile(
-            Path(destination),
-            settings["PRODREADY_LOG_FILE_MAX_BYTES"],
-            settings["PRODREADY_LOG_FILE_BACKUPS"],
-        )
-    sink = _Sink(destination, json_lines, file)
+    if shape.max_bytes is not None and shape.backups is not None:
+        file = _RotatingFile(Path(shape.destination), shape.max_bytes, shape.backups)
+    sink = _Sink(shape.destination, shape.json_lines, file)
 
     def accept(record: Mapping[str, Any]) -> bool:
         name = record["extra"].get("logger") or record["name"] or ""
@@ -667,11 +662,11 @@ def _add_sink(
     handler_id = logger.add(
         sink,
         level=0,
-        format="{message}" if json_lines else _pretty_format,
+        format="{message}" if shape.json_lines else _pretty_format,
         filter=accept,
-        colorize=colorize,
+        colorize=shape.colorize,
         backtrace=False,
-        diagnose=diagnose,
+        diagnose=shape.diagnose,
         enqueue=False,
         catch=True,
     )
