@@ -1131,6 +1131,7 @@ def load_settings(
     app_keys = tuple(key for key in app.config if _looks_ours(key))
 
     read: settings_memo.Inputs | None = None
+    documents: dict[Path, Mapping[str, Any]] = {}  # the TOML files, parsed once
     problems: list[ConfigProblem] = []
     if not _ENV_NAME_RE.match(environment):
         problems.append(
@@ -1152,7 +1153,7 @@ def load_settings(
         remembered = None if read is None else settings_memo.recall(read)
         if remembered is not None:
             return _set_up_as_remembered(app, remembered, validators)
-        problems.extend(_check_files(files))
+        problems.extend(_check_files(files, documents))
         problems.extend(_check_environment_variables(prefix))
         if not problems:
             loaded = replace(loaded, dynaconf=_install_dynaconf(app, loaded, problems))
@@ -1168,7 +1169,7 @@ def load_settings(
     validators = tuple(validators)
     values, problems = _cast_settings(target, loaded)
     # Unknown keys and tables first: a misspelt key explains the problems of the right one.
-    problems[:0] = _check_strict(loaded, values, validators, app_keys, overrides)
+    problems[:0] = _check_strict(loaded, documents, values, validators, app_keys, overrides)
     _share_typed_values(loaded, target, values, validators)
     for validator in validators:
         problems.extend(_run_validator(validator, target, loaded))
@@ -1335,13 +1336,16 @@ def _load_dotenv(path: Path) -> None:
             os.environ.setdefault(name, value)
 
 
-def _check_files(files: Sequence[Path]) -> list[ConfigProblem]:
+def _check_files(
+    files: Sequence[Path], documents: dict[Path, Mapping[str, Any]]
+) -> list[ConfigProblem]:
+    """The TOML files that cannot be read or parsed; those that can go into ``documents``."""
     problems = []
     for path in files:
         if path.suffix != ".toml" or not path.is_file():
             continue
         try:
-            tomllib.loads(path.read_text(encoding="utf-8"))
+            documents[path] = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             problems.append(
                 ConfigProblem(str(path), f"is not valid TOML: {exc}", "fix the file's syntax")
@@ -1416,6 +1420,7 @@ def _unknown_key(
 
 def _check_strict(
     loaded: LoadedSettings,
+    documents: Mapping[Path, Mapping[str, Any]],
     values: Mapping[str, Any],
     validators: Sequence[Validator],
     app_keys: Iterable[str],
@@ -1440,27 +1445,25 @@ def _check_strict(
             *build_env_list(loaded.dynaconf, loaded.environment),
             *values.get("PRODREADY_ENVIRONMENTS", ()),
         }
-        found.extend(_check_file_keys(loaded, environments, known))
+        found.extend(_check_file_keys(loaded, documents, environments, known))
         found.extend(_check_variable_keys(loaded, known))
     return list(dict.fromkeys(problem for problem in found if problem is not None))
 
 
 def _check_file_keys(
-    loaded: LoadedSettings, environments: Collection[str], known: Collection[str]
+    loaded: LoadedSettings,
+    documents: Mapping[Path, Mapping[str, Any]],
+    environments: Collection[str],
+    known: Collection[str],
 ) -> Iterator[ConfigProblem | None]:
     """The unknown keys and tables of the settings files, in every table, not only those read.
 
-    TOML files are parsed whole; files read another way (YAML, JSON, includes) are checked in
-    the tables dynaconf loaded from them.
+    TOML files are checked whole, as :func:`_check_files` parsed them (``documents``); files
+    read another way (YAML, JSON, includes) are checked in the tables dynaconf loaded from
+    them.
     """
     parsed = set()
-    for path in loaded.settings_files:
-        if path.suffix != ".toml" or not path.is_file():
-            continue
-        try:
-            document = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-            continue  # reported before dynaconf loaded anything
+    for path, document in documents.items():
         parsed.add(os.path.realpath(path))
         yield from _check_document(path, document, environments, known)
     for meta, data in loaded.dynaconf.loaded_by_loaders.items():
