@@ -406,12 +406,8 @@ def test_a_firing_alert_is_a_banner_on_every_page_and_in_the_alerts_history(
         alerts_default_rules=False,
         alerts_rules={"db_down": {"expr": "health_failing", "summary": "the <db> is down"}},
     )
-    from flask_prodready import get_health
-
-    get_health(app).add("database", _failing_check)
     client = app.test_client()
-    client.get("/readyz")
-    get_state(app).components["alerts"].evaluate()
+    fire_health_failing(app, client)
     for path in ("/_prod/", "/_prod/errors", "/_prod/logs", "/_prod/config", "/_prod/performance"):
         page = client.get(path).get_data(as_text=True)
         assert 'class="banner"' in page, path
@@ -427,6 +423,16 @@ def test_a_firing_alert_is_a_banner_on_every_page_and_in_the_alerts_history(
 
 def _failing_check() -> None:
     raise ConnectionError("database is down")
+
+
+def fire_health_failing(app: Flask, client: FlaskClient) -> None:
+    """Fail a database check of ``app``, read it through ``/readyz`` and evaluate the alerts,
+    so that a ``health_failing`` rule fires."""
+    from flask_prodready import get_health
+
+    get_health(app).add("database", _failing_check)
+    client.get("/readyz")
+    get_state(app).components["alerts"].evaluate()
 
 
 def test_performance_page_shows_profiles_repeated_queries_and_slow_requests(

@@ -19,12 +19,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.security import generate_password_hash
 
-from flask_prodready import get_health, get_state
+from flask_prodready import get_state
 from flask_prodready._version import __version__
 from flask_prodready.store import StoreError
 
 from .conftest import REPO, AppDir, free_port, require_module, running, wait_for
-from .test_dashboard import basic, csrf, make_app
+from .test_dashboard import basic, csrf, fire_health_failing, make_app
 from .test_dashboard_browser import CONF, browser, open_page  # noqa: F401  (a fixture)
 
 TOKEN = "t0ken-for-the-dashboard"
@@ -152,10 +152,6 @@ def test_a_csrf_token_planted_before_login_is_refused_after_it(
 # -- the login page ----------------------------------------------------------------------
 
 
-def _failing_check() -> None:
-    raise ConnectionError("could not connect to 10.20.30.40:5432 as user shop_admin")
-
-
 def test_the_login_page_shows_nothing_about_the_app(
     app_dir: AppDir, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -165,10 +161,8 @@ def test_the_login_page_shows_nothing_about_the_app(
         alerts_default_rules=False,
         alerts_rules={"db_down": {"expr": "health_failing", "summary": "the orders db is down"}},
     )
-    get_health(app).add("database", _failing_check)
     client = app.test_client()
-    client.get("/readyz")
-    get_state(app).components["alerts"].evaluate()
+    fire_health_failing(app, client)
     page = client.get("/_prod/login", base_url="http://shop.internal.example")
     assert page.status_code == 200
     body = page.get_data(as_text=True)
