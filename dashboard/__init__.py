@@ -15,9 +15,9 @@ from flask import Flask, Response, request
 from loguru import logger
 
 from flask_prodready._version import __version__
-from flask_prodready._wsgi import middleware
-from flask_prodready.extension import ProdReadyState, get_state
+from flask_prodready.pipeline import pipeline
 from flask_prodready.routes import lazy_url_builders
+from flask_prodready.state import ProdReadyState, get_state
 
 from .auth import DashboardAccess
 from .sync import HealthHistory, WorkerSync
@@ -25,7 +25,7 @@ from .views import BLUEPRINT_NAME, make_blueprint
 
 __all__ = ["BLUEPRINT_NAME", "COMPONENT", "Dashboard", "init_dashboard"]
 
-#: The dashboard's key in ``state.components``.
+#: The dashboard's key in ``state.add_ons``.
 COMPONENT = "dashboard"
 
 #: The Content-Security-Policy of every dashboard response.
@@ -45,7 +45,7 @@ SECURITY_HEADERS = {
 
 @dataclass
 class Dashboard:
-    """The dashboard's per-app objects, in ``state.components["dashboard"]``.
+    """The dashboard's per-app objects, in ``state.add_ons["dashboard"]``.
 
     :param access: who may see it.
     :param prefix: where it is mounted.
@@ -96,8 +96,8 @@ def init_dashboard(app: Flask, state: ProdReadyState) -> None:
         poll_ms=int(values["PRODREADY_DASHBOARD_POLL_SECONDS"] * 1000),
         sync=WorkerSync(str(version)),
     )
-    state.components[COMPONENT] = dashboard
-    runner = state.components.get("health")
+    state.add_ons[COMPONENT] = dashboard
+    runner = state.health
     if runner is not None:
         runner.add_listener(dashboard.history.add)
     blueprint = make_blueprint()
@@ -107,9 +107,7 @@ def init_dashboard(app: Flask, state: ProdReadyState) -> None:
         app.register_blueprint(blueprint, url_prefix=prefix)
     # An observer of the shared middleware rather than a before_request hook: Flask
     # dispatches every hook on every request, and this one only acts every few seconds.
-    middleware(app, state).observers.append(
-        _SyncObserver(dashboard.sync, state.components.get("error_store"))
-    )
+    pipeline(app, state).observe("dashboard", _SyncObserver(dashboard.sync, state.error_store))
 
 
 class _SyncObserver:
@@ -127,8 +125,8 @@ class _SyncObserver:
 
 
 def _security_headers(response: Response) -> Response:
-    dashboard: Dashboard | None = get_state().components.get(COMPONENT)
-    if dashboard is None:
+    dashboard = get_state().add_ons.get(COMPONENT)
+    if not isinstance(dashboard, Dashboard):
         return response
     path = request.path
     if path == dashboard.prefix or path.startswith(dashboard.prefix + "/"):

@@ -13,7 +13,7 @@ from flask import Flask
 
 from flask_prodready import logs
 from flask_prodready.cli import config_warnings, settings_rows
-from flask_prodready.extension import ProdReadyState
+from flask_prodready.state import ProdReadyState
 from flask_prodready.store import StoreError
 
 from .charts import chart
@@ -95,14 +95,14 @@ def parse_line(text: str) -> dict[str, Any]:
 
 
 def _health_report(state: ProdReadyState, app: Flask) -> Any:
-    runner = state.components.get("health")
+    runner = state.health
     if runner is None:
         return None
     return runner.report(app=app)
 
 
 def _snapshot(state: ProdReadyState, minutes: float) -> tuple[Any, str | None]:
-    source = state.components.get("metrics")
+    source = state.metrics
     if source is None:
         return None, "metrics are switched off (PRODREADY_METRICS_ENABLED)"
     try:
@@ -131,7 +131,7 @@ def overview(state: ProdReadyState, app: Flask, dashboard: Dashboard) -> dict[st
                 ],
             }
         )
-    store = state.components.get("error_store")
+    store = state.error_store
     groups: list[Any] = []
     workers: list[Any] = []
     if store is not None:
@@ -153,7 +153,7 @@ def overview(state: ProdReadyState, app: Flask, dashboard: Dashboard) -> dict[st
 
 def firing_alerts(state: ProdReadyState) -> list[Any]:
     """Firing alerts, when an alerts part with ``firing()`` exists; else none."""
-    engine = state.components.get("alerts")
+    engine = state.alerts
     firing = getattr(engine, "firing", None)
     if not callable(firing):
         return []
@@ -194,7 +194,7 @@ def log_levels(state: ProdReadyState) -> list[tuple[str, str]]:
     except RuntimeError:
         return []
     names = set(state.setting("PRODREADY_LOG_LEVELS"))
-    store = state.components.get("error_store")
+    store = state.error_store
     if store is not None:
         with contextlib.suppress(StoreError):
             names |= {key.removeprefix(LEVEL_PREFIX) for key in store.values(LEVEL_PREFIX)}
@@ -206,9 +206,9 @@ def performance(state: ProdReadyState, app: Flask) -> dict[str, Any]:
     """Kept profiles, N+1 findings and slow requests."""
     from flask_prodready.profiling import armed, list_profiles
 
-    profiling_on = "profiling" in state.components
-    sql = state.components.get("sql")
-    access = state.components.get("logs")
+    profiling_on = state.profiling is not None
+    sql = state.sql
+    access = state.logs
     return {
         "profiles": list_profiles(app) if profiling_on else [],
         "profiling_on": profiling_on,

@@ -21,7 +21,7 @@ from werkzeug.wrappers import Response
 
 from flask_prodready import logs
 from flask_prodready._version import __version__
-from flask_prodready.extension import ProdReadyState, get_state
+from flask_prodready.state import ProdReadyState, get_state
 from flask_prodready.store import ErrorStore, StoreError
 
 from . import pages
@@ -88,7 +88,7 @@ def make_blueprint() -> Blueprint:
 
 
 def _dashboard() -> Dashboard:
-    dashboard: Dashboard = get_state().components["dashboard"]
+    dashboard: Dashboard = get_state().add_ons["dashboard"]  # type: ignore[assignment]
     return dashboard
 
 
@@ -179,7 +179,7 @@ def _page(template: str, live: str | None = None, **context: Any) -> ResponseRet
 
 
 def _store(state: ProdReadyState) -> ErrorStore | None:
-    store: ErrorStore | None = state.components.get("error_store")
+    store: ErrorStore | None = state.error_store
     return store
 
 
@@ -323,7 +323,7 @@ def health() -> ResponseReturnValue:
 
 def run_health() -> ResponseReturnValue:
     """Run every check now, bypassing the cache."""
-    runner = get_state().components.get("health")
+    runner = get_state().health
     if runner is None:
         abort(404)
     runner.run(app=current_app._get_current_object(), use_cache=False)  # type: ignore[attr-defined]
@@ -338,7 +338,7 @@ def config() -> ResponseReturnValue:
 
 def alerts_page() -> ResponseReturnValue:
     """Every alert rule with its state, and the history of state changes."""
-    engine = get_state().components.get("alerts")
+    engine = get_state().alerts
     states = engine.states() if engine is not None else []
     rules = {rule.name: rule for rule in engine.rules} if engine is not None else {}
     history = engine.history() if engine is not None else []
@@ -363,7 +363,7 @@ def profile(profile_id: str) -> ResponseReturnValue:
     from flask_prodready.profiling import list_profiles
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    if "profiling" not in get_state().components:
+    if get_state().profiling is None:
         abort(404)
     found = [p for p in list_profiles(app) if p["id"] == profile_id]
     if not found:
@@ -378,7 +378,7 @@ def profile_download(profile_id: str) -> ResponseReturnValue:
     from flask_prodready.profiling import profile_file
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    path = profile_file(app, profile_id) if "profiling" in get_state().components else None
+    path = profile_file(app, profile_id) if get_state().profiling is not None else None
     if path is None:
         abort(404)
     return send_file(

@@ -25,8 +25,6 @@ from .exceptions import NotInitialisedError as NotInitialisedError
 from .exceptions import ProdReadyError as ProdReadyError
 from .exceptions import SetupError as SetupError
 from .extension import ProdReady as ProdReady
-from .extension import ProdReadyState as ProdReadyState
-from .extension import get_state as get_state
 from .health import CheckOutcome as CheckOutcome
 from .health import HealthReport as HealthReport
 from .health import HealthResult as HealthResult
@@ -49,6 +47,8 @@ from .snapshots import SeriesPoint as SeriesPoint
 from .snapshots import metrics_snapshot as metrics_snapshot
 from .sql import RepeatedQueryError as RepeatedQueryError
 from .sql import watch_sql as watch_sql
+from .state import ProdReadyState as ProdReadyState
+from .state import get_state as get_state
 
 __all__ = [
     "REDACTED",

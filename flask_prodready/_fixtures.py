@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from flask import Flask
 
-from .extension import get_state
+from .state import get_state
 
 if TYPE_CHECKING:
     from .testing import CapturedLogs
@@ -57,7 +57,7 @@ def prodready_store(app: Flask) -> Iterator[ErrorStore]:
     .. versionadded:: 0.1
     """
     state = get_state(app)
-    recorder = state.components.get("error_recorder")
+    recorder = state.error_recorder
     if recorder is None:
         raise pytest.UsageError(
             "prodready_store needs the error store: the app has PRODREADY_ERRORS_ENABLED off "
@@ -66,12 +66,12 @@ def prodready_store(app: Flask) -> Iterator[ErrorStore]:
     configured = recorder.store
     isolated = MemoryErrorStore(getattr(configured, "limits", None))
     recorder.store = isolated
-    state.components["error_store"] = isolated
+    state.error_store = isolated
     try:
         yield isolated
     finally:
         recorder.store = configured
-        state.components["error_store"] = configured
+        state.error_store = configured
         isolated.close()
 
 
@@ -116,7 +116,7 @@ def prodready_alert_clock(app: Flask) -> Iterator[AlertClock]:
     """
     import time
 
-    engine = get_state(app).components.get("alerts")
+    engine = get_state(app).alerts
     if engine is None:
         raise pytest.UsageError("prodready_alert_clock needs PRODREADY_ALERTS_ENABLED on")
     clock = AlertClock(engine, time.time())

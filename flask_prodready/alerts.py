@@ -42,14 +42,17 @@ import urllib.request
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from flask import Flask
 from loguru import logger
 
-from ._wsgi import middleware
 from .exceptions import ConfigError, ConfigProblem
+from .pipeline import pipeline
 from .snapshots import MetricsSample, SampleStore, histogram_quantile
+
+if TYPE_CHECKING:
+    from .state import ProdReadyState
 
 __all__ = [
     "DEFAULT_RULES",
@@ -764,7 +767,7 @@ def _promql(rule: AlertRule) -> str | None:
     return None
 
 
-def init_alerts(app: Flask, state: Any) -> None:
+def init_alerts(app: Flask, state: ProdReadyState) -> None:
     """Set up alerting for ``app`` (the ``alerts`` part).
 
     .. versionadded:: 0.1
@@ -777,18 +780,18 @@ def init_alerts(app: Flask, state: Any) -> None:
         state.environment,
     )
     rules.extend(state.extension.alert_rules)
-    metrics = state.components.get("metrics")
+    metrics = state.metrics
     if metrics is None:
         signals: SignalSource = _NoSignals()
     else:
         signals = SampleSignals(metrics.store, metrics.sample)
-    runner = state.components.get("health")
+    runner = state.health
     receivers = [("webhook", url) for url in setting("PRODREADY_ALERTS_WEBHOOKS")]
     receivers += [("slack", url) for url in setting("PRODREADY_ALERTS_SLACK_WEBHOOKS")]
     engine = AlertEngine(
         rules,
         signals,
-        store=state.components.get("error_store"),
+        store=state.error_store,
         health=_critical_failures(runner) if runner is not None else None,
         notifier=Notifier(receivers, timeout=setting("PRODREADY_ALERTS_TIMEOUT")),
         interval=setting("PRODREADY_ALERTS_INTERVAL"),
@@ -796,10 +799,10 @@ def init_alerts(app: Flask, state: Any) -> None:
         if metrics
         else None,
     )
-    state.components["alerts"] = engine
+    state.alerts = engine
     if setting("PRODREADY_ALERTS_EVALUATE"):
         # On first use, once per process (again in each forked worker), never in init_app.
-        middleware(app, state).on_first_request(engine.start)
+        pipeline(app, state).on_first_request(engine.start)
         _engines.add(engine)
         # The thread ends with the app (an app per test), not at its next wake-up.
         weakref.finalize(app, engine.stop)

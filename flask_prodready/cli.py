@@ -15,9 +15,9 @@ from flask import Flask
 from flask.cli import AppGroup, FlaskGroup, NoAppException, ScriptInfo
 
 from .exceptions import ConfigError, ConfigProblem
-from .extension import get_state
 from .redaction import is_secret_key, redact
 from .settings import ENV_SWITCHER, LoadedSettings, secret_key_problem
+from .state import get_state
 
 __all__ = [
     "CommandLineConfigError",
@@ -189,11 +189,11 @@ def check_command() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the health+json report.")
 def health_command(as_json: bool) -> None:
     """Run every health check once: exit 0 unless a critical check fails, then 1."""
-    from .health import COMPONENT, HealthRunner, HealthStatus
+    from .health import HealthStatus
 
     app = _load_app()
-    runner = get_state(app).components.get(COMPONENT)
-    if not isinstance(runner, HealthRunner):
+    runner = get_state(app).health
+    if runner is None:
         click.secho(
             "health checks are switched off (PRODREADY_HEALTH_ENABLED is false)", err=True, fg="red"
         )
@@ -340,7 +340,7 @@ def export_rules_command(output: str | None) -> None:
     from .alerts import export_prometheus_rules
 
     app = _load_app()
-    engine = get_state(app).components.get("alerts")
+    engine = get_state(app).alerts
     if engine is None:
         click.secho("alerts are off (PRODREADY_ALERTS_ENABLED is false)", err=True, fg="red")
         raise SystemExit(1)
@@ -356,7 +356,7 @@ def export_rules_command(output: str | None) -> None:
 def test_alerts_command() -> None:
     """Evaluate every rule once against the current store and print the states."""
     app = _load_app()
-    engine = get_state(app).components.get("alerts")
+    engine = get_state(app).alerts
     if engine is None:
         click.secho("alerts are off (PRODREADY_ALERTS_ENABLED is false)", err=True, fg="red")
         raise SystemExit(1)

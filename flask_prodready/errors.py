@@ -44,6 +44,8 @@ from werkzeug.http import HTTP_STATUS_CODES
 from .request_id import request_id
 
 if TYPE_CHECKING:
+    from .recording import ErrorRecorder
+    from .state import ProdReadyState
     from .store import ErrorStore
 
 __all__ = [
@@ -323,13 +325,13 @@ class ErrorHandlers:
         json_only: bool,
         type_base: str | None,
         record: Callable[[BaseException, int], None] | None = None,
-        state: Any = None,
+        state: ProdReadyState | None = None,
     ) -> None:
         self.json_only = json_only
         self.type_base = type_base or None
         #: Called with (exception, status) for errors to record; set by the store wiring.
         self.record = record
-        self._components: dict[str, Any] = state.components if state is not None else {}
+        self._state = state
 
     def handle_app_error(self, error: AppError) -> Response:
         """Answer an :class:`AppError` with its problem document."""
@@ -400,7 +402,7 @@ class ErrorHandlers:
 
     def _count(self, error: BaseException, status: int) -> None:
         # The metrics part is set up after this one, so it is looked up per error.
-        metrics = self._components.get("metrics")
+        metrics = self._state.metrics if self._state is not None else None
         if metrics is not None:
             metrics.count_error(status, type(error).__name__)
 
@@ -422,7 +424,7 @@ def _app_handler_below(error: HTTPException) -> Callable[[Any], ResponseReturnVa
     return None
 
 
-def init_errors(app: Flask, state: Any) -> None:
+def init_errors(app: Flask, state: ProdReadyState) -> None:
     """Register the problem-document handlers on ``app`` (the ``errors`` part).
 
     The app's own choices win: a handler is registered only where the app (or an extension
@@ -450,9 +452,9 @@ def init_errors(app: Flask, state: Any) -> None:
         handlers.record = _Recording(
             recorder, frozenset(state.setting("PRODREADY_ERRORS_RECORD_STATUSES"))
         )
-        state.components["error_recorder"] = recorder
-        state.components["error_store"] = recorder.store
-    state.components["errors"] = handlers
+        state.error_recorder = recorder
+        state.error_store = recorder.store
+    state.error_handlers = handlers
     own = app.error_handler_spec[None]
     _register_missing(app, own[None], AppError, handlers.handle_app_error)
     _register_missing(app, own[None], HTTPException, handlers.handle_http_exception)
@@ -476,13 +478,10 @@ def _register_missing(
 
 
 def _handlers_of(app: Flask) -> ErrorHandlers | None:
-    from .extension import EXTENSION_KEY
+    from .state import EXTENSION_KEY
 
-    state = app.extensions.get(EXTENSION_KEY)
-    if state is None:
-        return None
-    handlers: ErrorHandlers | None = state.components.get("errors")
-    return handlers
+    state: ProdReadyState | None = app.extensions.get(EXTENSION_KEY)
+    return state.error_handlers if state is not None else None
 
 
 def _on_unhandled(sender: Flask, exception: BaseException, **extra: Any) -> None:
@@ -543,7 +542,7 @@ def _watch_app_handlers(app: Flask) -> None:
                         request.path,
                         status,
                     )
-                    metrics = handlers._components.get("metrics")
+                    metrics = handlers._state.metrics if handlers._state else None
                     if metrics is not None:
                         metrics.count_exception(error)
                     handlers.record_unexpected(error, status)
@@ -583,7 +582,7 @@ class _Recording:
             self.recorder.record(error, status)
 
 
-def _lazy_recorder(app: Flask, state: Any) -> Any:
+def _lazy_recorder(app: Flask, state: ProdReadyState) -> ErrorRecorder | None:
     """The error recorder, over a store that opens on first use and closes with the app."""
     import weakref
 
@@ -622,6 +621,4 @@ def _lazy_recorder(app: Flask, state: Any) -> Any:
     )
     # An app per test must not leave a file or a connection pool behind.
     weakref.finalize(app, store.retire)
-    return ErrorRecorder(
-        cast("ErrorStore", store), breadcrumbs=request_breadcrumbs, components=state.components
-    )
+    return ErrorRecorder(cast("ErrorStore", store), breadcrumbs=request_breadcrumbs, state=state)

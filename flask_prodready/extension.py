@@ -6,27 +6,24 @@ import difflib
 import importlib
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 from dynaconf.validator import Validator
-from flask import Flask, current_app
+from flask import Flask
 
-from .exceptions import ConfigError, NotInitialisedError, SetupError
+from .exceptions import ConfigError, SetupError
 from .health.registry import HealthRegistry
 from .settings import (
     DEFAULT_ENVVAR_PREFIX,
     SETTINGS,
-    LoadedSettings,
     load_settings,
     warn_about_secret_key,
 )
+from .state import EXTENSION_KEY, ProdReadyState, get_state
 
 __all__ = ["EXTENSION_KEY", "PARTS", "Part", "ProdReady", "ProdReadyState", "get_state"]
-
-#: The key of the extension's state in ``app.extensions``.
-EXTENSION_KEY = "prodready"
 
 _SETTING_NAMES = frozenset(setting.name for setting in SETTINGS)
 
@@ -71,35 +68,6 @@ PARTS: tuple[Part, ...] = (
     Part("dashboard", "PRODREADY_DASHBOARD_ENABLED", "flask_prodready.dashboard:init_dashboard"),
     Part("alerts", "PRODREADY_ALERTS_ENABLED", "flask_prodready.alerts:init_alerts"),
 )
-
-
-@dataclass(frozen=True)
-class ProdReadyState:
-    """Everything flask-prodready knows about one app, in ``app.extensions["prodready"]``.
-
-    :param extension: the :class:`ProdReady` object that set the app up.
-    :param settings: how the settings were loaded, their sources and the typed
-        ``PRODREADY_*`` values.
-    :param parts: the names of the parts that were registered, in order.
-    :param components: each registered part's public object by part name (for example the
-        health runner), for the dashboard and the CLI to read.
-
-    .. versionadded:: 0.1
-    """
-
-    extension: ProdReady
-    settings: LoadedSettings
-    parts: tuple[str, ...]
-    components: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def environment(self) -> str:
-        """The settings environment, e.g. ``production``."""
-        return self.settings.environment
-
-    def setting(self, name: str) -> Any:
-        """The validated value of the ``PRODREADY_*`` setting ``name``."""
-        return self.settings.values[name]
 
 
 class ProdReady:
@@ -222,25 +190,6 @@ class ProdReady:
 
     def __repr__(self) -> str:
         return f"<ProdReady envvar_prefix={self.envvar_prefix!r}>"
-
-
-def get_state(app: Flask | None = None) -> ProdReadyState:
-    """The flask-prodready state of ``app``, or of the current app.
-
-    :param app: the app; defaults to :data:`flask.current_app`.
-    :raises NotInitialisedError: if flask-prodready was not set up on the app.
-
-    .. versionadded:: 0.1
-    """
-    target = app if app is not None else current_app._get_current_object()  # type: ignore[attr-defined]
-    try:
-        state: ProdReadyState = target.extensions[EXTENSION_KEY]
-    except KeyError:
-        raise NotInitialisedError(
-            f"flask-prodready is not set up on the app {target.name!r}. Did you forget to "
-            "call ProdReady(app) or prodready.init_app(app)?"
-        ) from None
-    return state
 
 
 def _init_proxies(app: Flask, state: ProdReadyState) -> None:

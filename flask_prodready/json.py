@@ -37,11 +37,14 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from itertools import chain, compress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
+
+if TYPE_CHECKING:
+    from .state import ProdReadyState
 
 __all__ = ["OrjsonProvider", "init_json"]
 
@@ -417,7 +420,7 @@ class OrjsonProvider(DefaultJSONProvider):
         return json.loads(s, **kwargs)
 
 
-def init_json(app: Flask, state: Any) -> None:
+def init_json(app: Flask, state: ProdReadyState) -> None:
     """Install :class:`OrjsonProvider` as ``app.json`` when ``PRODREADY_JSON_ORJSON`` is on.
 
     .. versionadded:: 0.1

@@ -30,16 +30,19 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 from flask import Flask
 from loguru import logger
 
-from ._wsgi import middleware
+from .pipeline import pipeline
 from .redaction import REDACTED, is_secret_key, redact, redact_url_passwords
 from .request_id import _scope, request_id
 from .request_id import _trace as _trace_var
+
+if TYPE_CHECKING:
+    from .state import ProdReadyState
 
 __all__ = [
     "ACCESS_LOGGER",
@@ -533,7 +536,7 @@ def request_breadcrumbs() -> list[str]:
 
 
 class _BreadcrumbBinder:
-    """Gives each request a bounded buffer of its log lines (see ``_wsgi``)."""
+    """Gives each request a bounded buffer of its log lines (the ``breadcrumbs`` stage)."""
 
     def __init__(self, size: int) -> None:
         self.size = size
@@ -827,7 +830,12 @@ def get_log_level(logger_name: str | None = None) -> str:
 
 
 @dataclass(frozen=True)
-class _AccessLog:
+class AccessLog:
+    """The app's access line settings and its latest slow requests: ``get_state(app).logs``.
+
+    .. versionadded:: 0.2
+    """
+
     skip_paths: tuple[str, ...]
     slow_ms: float = 0.0
     #: Functions adding fields to the access line (e.g. ``sql_queries`` from ``watch_sql``).
@@ -838,6 +846,10 @@ class _AccessLog:
     _exact: frozenset[str] = field(init=False)
     _below: tuple[str, ...] = field(init=False)
 
+    def add_fields(self, fields: Callable[[], dict[str, Any] | None]) -> None:
+        """Add the fields that ``fields()`` returns to every access line (``None``: none)."""
+        self.extra_fields.append(fields)
+
     def __post_init__(self) -> None:
         exact = frozenset(p.rstrip("/") or "/" for p in self.skip_paths)
         object.__setattr__(self, "_exact", exact)
@@ -846,7 +858,7 @@ class _AccessLog:
         object.__setattr__(self, "_below", below)
 
 
-def init_logs(app: Flask, state: Any) -> None:
+def init_logs(app: Flask, state: ProdReadyState) -> None:
     """Set up logging for ``app`` (the ``logs`` part): the sink, stdlib routing, access lines.
 
     :param app: the app being set up.
@@ -862,10 +874,10 @@ def init_logs(app: Flask, state: Any) -> None:
         # app.logger's lines reach our stream through the root logger; Flask's own fallback
         # handler would print them a second time, as plain text on stderr.
         app.logger.removeHandler(default_handler)
-    access = _AccessLog(
+    access = AccessLog(
         tuple(settings["PRODREADY_ACCESS_LOG_SKIP_PATHS"]), settings["PRODREADY_SLOW_REQUEST_MS"]
     )
-    state.components["logs"] = access
+    state.logs = access
     level = settings["PRODREADY_LOG_STORE_LEVEL"]
     _shipper.components = state.components if level != "OFF" else None
     _shipper.synchronous = state.environment == "testing"
@@ -876,13 +888,7 @@ def init_logs(app: Flask, state: Any) -> None:
         settings["PRODREADY_ERRORS_ENABLED"] and settings["PRODREADY_ERROR_STORE"] != "none"
     )
     breadcrumbs = settings["PRODREADY_ERRORS_BREADCRUMBS"] if keeps_errors else 0
-    wsgi = middleware(app, state)
-    wsgi.binders[:] = [b for b in wsgi.binders if not isinstance(b, _BreadcrumbBinder)]
-    if wsgi.request_ids is not None:
-        # Bound with the request id, in the same context variable: one set a request.
-        wsgi.request_ids.breadcrumbs = breadcrumbs
-    elif breadcrumbs:
-        wsgi.binders.append(_BreadcrumbBinder(breadcrumbs))
+    pipeline(app, state).keep_breadcrumbs(breadcrumbs, _BreadcrumbBinder(breadcrumbs))
     werkzeug_logger = logging.getLogger("werkzeug")
     for existing in [f for f in werkzeug_logger.filters if isinstance(f, _DropWerkzeugAccessLines)]:
         werkzeug_logger.removeFilter(existing)
@@ -890,7 +896,7 @@ def init_logs(app: Flask, state: Any) -> None:
         return
     werkzeug_logger.addFilter(_DropWerkzeugAccessLines())
 
-    middleware(app, state).access = functools.partial(_log_access, access)
+    pipeline(app, state).write_access(functools.partial(_log_access, access))
 
 
 _ACCESS_FUNCTION = "_log_access"
@@ -900,7 +906,7 @@ _access_listeners: list[Callable[[dict[str, Any]], None]] = []
 
 
 def _log_access(
-    access: _AccessLog,
+    access: AccessLog,
     environ: dict[str, Any],
     status: int,
     headers: list[tuple[str, str]] | None,
@@ -987,7 +993,7 @@ def _log_access(
         _log_slow(access, payload)
 
 
-def _log_slow(access: _AccessLog, payload: dict[str, Any]) -> None:
+def _log_slow(access: AccessLog, payload: dict[str, Any]) -> None:
     """Log a slow request once, its time split into SQL and the rest, and keep it."""
     sql_ms = payload.get("sql_ms") or 0.0
     other_ms = round(payload["duration_ms"] - sql_ms, 3)

@@ -56,10 +56,9 @@ from prometheus_flask_exporter import PrometheusMetrics
 
 from ._series import RequestWriter, forget_after_fork, request_writer, value_adder
 from ._version import __version__
-from ._wsgi import middleware
 from .access import AccessDecision, AccessPolicy
 from .exceptions import SetupError
-from .extension import ProdReadyState
+from .pipeline import pipeline
 from .routes import lazy_url_builders
 from .snapshots import (
     MetricsSample,
@@ -68,6 +67,7 @@ from .snapshots import (
     SampleStore,
     build_snapshot,
 )
+from .state import ProdReadyState
 
 __all__ = [
     "APP_INFO",
@@ -82,6 +82,7 @@ __all__ = [
     "METRICS_ENDPOINT",
     "MULTIPROC_DIR_ENV",
     "OTHER",
+    "PROFILING_FAILURES",
     "REQUESTS",
     "REQUEST_DURATION",
     "UNMATCHED",
@@ -114,6 +115,8 @@ ERRORS_RECORDED: Final = "prodready_error_store_recorded_total"
 ERRORS_DROPPED: Final = "prodready_error_store_dropped_total"
 #: Counter of log records a sink failed to write, by ``sink``.
 LOG_SINK_FAILURES: Final = "prodready_log_sink_failures_total"
+#: Best-effort profiling work that failed, by kind (``write``, ``prune``, ``armed``, ``profiler``).
+PROFILING_FAILURES: Final = "prodready_profiling_failures_total"
 #: Gauge: 1 when the health check ``check`` last passed, 0 when it failed.
 HEALTH_CHECK_STATUS: Final = "prodready_health_check_status"
 #: Gauge: seconds the health check ``check`` took when it last ran.
@@ -161,7 +164,7 @@ class Metrics:
 
     ``init_metrics`` makes it; read it from the state::
 
-        metrics = get_state(app).components["metrics"]
+        metrics = get_state(app).metrics
         metrics.count_log_sink_failure("stdout")
         snapshot = metrics.snapshot(minutes=15)
 
@@ -277,6 +280,12 @@ class Metrics:
         self._log_sink_failures = Counter(
             LOG_SINK_FAILURES, "Log records a sink failed to write", ("sink",), registry=registry
         )
+        self._profiling_failures = Counter(
+            PROFILING_FAILURES,
+            "Best-effort profiling work that failed, by kind",
+            ("kind",),
+            registry=registry,
+        )
         self._health_status = Gauge(
             HEALTH_CHECK_STATUS,
             "1 when the health check last passed, 0 when it failed",
@@ -373,6 +382,16 @@ class Metrics:
         :param sink: the sink's name, the ``sink`` label, e.g. ``stdout``.
         """
         self._log_sink_failures.labels(self._sink(sink)).inc()
+
+    def count_profiling_failure(self, kind: str) -> None:
+        """Count best-effort profiling work that failed; the response was untouched.
+
+        :param kind: the ``kind`` label, one of
+            :data:`flask_prodready.profiling.FAILURE_KINDS`.
+
+        .. versionadded:: 0.2
+        """
+        self._profiling_failures.labels(self._sink(kind)).inc()
 
     def observe_health_check(
         self, name: str, passed: bool, seconds: float, critical: bool = True
@@ -487,7 +506,7 @@ class Metrics:
 
     # -- per request -----------------------------------------------------------------------
 
-    # -- per request: an observer of the shared WSGI middleware (flask_prodready._wsgi) ----
+    # -- per request: an observer of the shared WSGI middleware (flask_prodready.pipeline) ----
 
     def begin(self, environ: WSGIEnvironment) -> float | None:
         """Before the app: count the request in flight; ``None`` for an excluded path.
@@ -583,7 +602,7 @@ def init_metrics(app: Flask, state: ProdReadyState) -> None:
     """Set up the metrics of ``app`` from its ``PRODREADY_METRICS_*`` settings.
 
     Registers the request hooks and the exposition endpoint (:data:`METRICS_ENDPOINT`), and
-    stores the :class:`Metrics` object in ``state.components["metrics"]``.
+    stores the :class:`Metrics` object in ``state.metrics``.
 
     :param app: the app being set up.
     :param state: the app's flask-prodready state.
@@ -610,15 +629,12 @@ def init_metrics(app: Flask, state: ProdReadyState) -> None:
         history_minutes=setting("PRODREADY_METRICS_HISTORY_MINUTES"),
         multiprocess_dir=_multiprocess_dir(),
     )
-    middleware(app, state).observers.append(metrics)
+    pipeline(app, state).observe("metrics", metrics)
     got_request_exception.connect(metrics._count_unhandled, app, weak=False)
     with lazy_url_builders(app):
         app.add_url_rule(metrics.path, METRICS_ENDPOINT, metrics._serve, methods=["GET"])
     metrics.sample()
-    state.components["metrics"] = metrics
-    from . import logs
-
-    logs.sink_failure_hooks.append(metrics.count_log_sink_failure)
+    state.metrics = metrics
 
 
 def _multiprocess_dir() -> str | None:

@@ -39,14 +39,17 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask
 from loguru import logger
 
-from ._wsgi import middleware
-from .extension import get_state
+from .exceptions import SetupError
+from .pipeline import pipeline
 from .redaction import REDACTED, redact_url_passwords
 from .request_id import DEFAULT_HEADER, request_id
+from .state import get_state
 
 if TYPE_CHECKING:
     from _typeshed import OptExcInfo
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+    from .state import ProdReadyState
 
 __all__ = [
     "FAILURE_KINDS",
@@ -109,9 +112,9 @@ class ProfileCapture:
         self.failures: dict[str, int] = dict.fromkeys(FAILURE_KINDS, 0)
         self._warned: set[tuple[str, str]] = set()
         self._failures_lock = threading.Lock()
-        #: Set by init_profiling: the app state's components, where the metrics part (if
-        #: on) may count failures.
-        self.components: dict[str, Any] = {}
+        #: Set by init_profiling: the app's state, whose metrics part (if on) counts
+        #: failures.
+        self.state: ProdReadyState | None = None
 
     #: Set by init_profiling: the app's URL map and store, for armed profiling.
     url_map: Any = None
@@ -176,10 +179,9 @@ class ProfileCapture:
             self.failures[kind] += 1
             first = (kind, cause) not in self._warned
             self._warned.add((kind, cause))
-        metrics = self.components.get("metrics")
-        count = getattr(metrics, "count_profiling_failure", None)
-        if count is not None:
-            count(kind)
+        metrics = self.state.metrics if self.state is not None else None
+        if metrics is not None:
+            metrics.count_profiling_failure(kind)
         if first:
             logger.bind(logger=_LOGGER).warning(
                 "{} ({}: {}); the request was answered as usual, and further failures like "
@@ -442,7 +444,11 @@ def failures(app: Flask) -> dict[str, int]:
 
 
 def _capture(app: Flask) -> ProfileCapture:
-    capture: ProfileCapture = get_state(app).components["profiling"]
+    capture = get_state(app).profiling
+    if capture is None:
+        raise SetupError(
+            f"profiling is off for the app {app.name!r}; set PRODREADY_PROFILING_ENABLED = true"
+        )
     return capture
 
 
@@ -476,7 +482,7 @@ def profile_file(app: Flask, profile_id: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def init_profiling(app: Flask, state: Any) -> None:
+def init_profiling(app: Flask, state: ProdReadyState) -> None:
     """Install the profiling wrapper (the ``profiling`` part).
 
     .. versionadded:: 0.1
@@ -494,8 +500,8 @@ def init_profiling(app: Flask, state: Any) -> None:
         request_id_header=state.setting("PRODREADY_REQUEST_ID_HEADER"),
     )
     capture.url_map = app.url_map
-    capture.store = state.components.get("error_store")
-    capture.components = state.components
+    capture.store = state.error_store
+    capture.state = state
     # Inside the shared middleware: no WSGI layer of its own, and the request id is bound.
-    middleware(app, state).around = capture
-    state.components["profiling"] = capture
+    pipeline(app, state).run_app_with(capture)
+    state.profiling = capture

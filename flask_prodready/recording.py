@@ -10,7 +10,7 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import request
 from loguru import logger
@@ -18,6 +18,9 @@ from loguru import logger
 from .redaction import redact_headers, redact_url_passwords
 from .request_id import request_id
 from .store import ErrorGroup, ErrorOccurrence, ErrorStore
+
+if TYPE_CHECKING:
+    from .state import ProdReadyState
 
 __all__ = ["ErrorRecorder", "fingerprint"]
 
@@ -76,10 +79,12 @@ class ErrorRecorder:
     :param store: where occurrences go.
     :param breadcrumbs: returns the current request's recent log lines.
     :param backoff: seconds to skip the store after a failure.
-    :param components: the app state's components, where the metrics part (if on) counts
-        recorded and dropped errors.
+    :param state: the app's state, whose metrics part (if on) counts recorded and dropped
+        errors.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2
+       ``state`` instead of ``components``.
     """
 
     def __init__(
@@ -87,10 +92,10 @@ class ErrorRecorder:
         store: ErrorStore,
         breadcrumbs: Any = None,
         backoff: float = 5.0,
-        components: dict[str, Any] | None = None,
+        state: ProdReadyState | None = None,
     ) -> None:
         self.store = store
-        self._components = components if components is not None else {}
+        self._state = state
         self.breadcrumbs = breadcrumbs
         self.backoff = backoff
         self.recorded = 0
@@ -146,7 +151,7 @@ class ErrorRecorder:
                 self.dropped += 1
             else:
                 self.recorded += 1
-        metrics = self._components.get("metrics")
+        metrics = self._state.metrics if self._state is not None else None
         if metrics is not None:
             if dropped:
                 metrics.count_error_dropped("failure")

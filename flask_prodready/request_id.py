@@ -20,15 +20,19 @@ import secrets
 from collections.abc import Callable
 from contextvars import ContextVar, copy_context
 from dataclasses import dataclass
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from flask import Flask, current_app, has_app_context
 from loguru import logger
 
-from ._wsgi import middleware
+from .pipeline import pipeline
+
+if TYPE_CHECKING:
+    from .state import ProdReadyState
 
 __all__ = [
     "DEFAULT_HEADER",
+    "RequestIdConfig",
     "TraceContext",
     "add_request_context",
     "bind_context",
@@ -201,12 +205,21 @@ def bind_context(function: Callable[P, R]) -> Callable[P, R]:
 
 
 @dataclass
-class _RequestIdConfig:
+class RequestIdConfig:
+    """How the app's request ids are read and echoed, in ``get_state(app).request_ids``.
+
+    :param header: the header the id is read from and echoed in.
+    :param trust_incoming: keep a valid incoming id instead of minting one.
+
+    .. versionadded:: 0.2
+    """
+
     header: str
     trust_incoming: bool
 
     @property
     def environ_key(self) -> str:
+        """The WSGI environ key of :attr:`header`, e.g. ``HTTP_X_REQUEST_ID``."""
         return "HTTP_" + self.header.upper().replace("-", "_")
 
 
@@ -234,7 +247,7 @@ def add_request_context(record: dict[str, Any]) -> None:
         extra.setdefault("span_id", trace.span_id)
 
 
-def init_request_id(app: Flask, state: Any) -> None:
+def init_request_id(app: Flask, state: ProdReadyState) -> None:
     """Register request id handling on ``app`` (the ``request_id`` part).
 
     :param app: the app being set up.
@@ -242,17 +255,15 @@ def init_request_id(app: Flask, state: Any) -> None:
 
     .. versionadded:: 0.1
     """
-    config = _RequestIdConfig(
+    config = RequestIdConfig(
         header=state.setting("PRODREADY_REQUEST_ID_HEADER"),
         trust_incoming=state.setting("PRODREADY_REQUEST_ID_TRUST_INCOMING"),
     )
-    state.components["request_id"] = config
+    state.request_ids = config
 
     # Process-wide and idempotent, like loguru's logger itself.
     logger.configure(patcher=add_request_context)  # type: ignore[arg-type]
-    wsgi = middleware(app, state)
-    wsgi.request_ids = _Binder(config)
-    wsgi.request_id_header = config.header
+    pipeline(app, state).set_request_ids(_Binder(config), config.header)
 
     if not issubclass(app.app_ctx_globals_class, _RequestIdGlobals):
         # A read-through attribute costs nothing per request, unlike a before_request hook,
@@ -283,9 +294,9 @@ class _RequestIdGlobals:
 
 
 class _Binder:
-    """Binds the request id and trace context around the app (see ``_wsgi``)."""
+    """Binds the request id and trace context around the app (the ``request_id`` stage)."""
 
-    def __init__(self, config: _RequestIdConfig) -> None:
+    def __init__(self, config: RequestIdConfig) -> None:
         self.trust_incoming = config.trust_incoming
         self.environ_key = config.environ_key
         #: Log lines kept per request for recorded errors, set by the logs part (0: none).

@@ -47,7 +47,7 @@ from typing import Protocol
 from flask import Flask
 
 from .exceptions import SetupError
-from .extension import get_state
+from .state import get_state
 
 __all__ = [
     "ALL_ROUTES",
@@ -257,7 +257,7 @@ def metrics_snapshot(minutes: float = 5.0, *, app: Flask | None = None) -> Metri
     .. versionadded:: 0.1
     """
     state = get_state(app)
-    source: SnapshotSource | None = state.components.get("metrics")
+    source: SnapshotSource | None = state.metrics
     if source is None:
         raise SetupError(
             "the metrics part is switched off for this app; set PRODREADY_METRICS_ENABLED = "

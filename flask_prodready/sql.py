@@ -26,9 +26,9 @@ from typing import Any
 from flask import Flask, has_request_context, request
 from loguru import logger
 
-from ._wsgi import middleware
 from .exceptions import ProdReadyError
-from .extension import get_state
+from .pipeline import pipeline
+from .state import get_state
 
 __all__ = ["RepeatedQuery", "RepeatedQueryError", "SqlWatcher", "normalise_statement", "watch_sql"]
 
@@ -194,25 +194,24 @@ def watch_sql(app: Flask, target: Any) -> SqlWatcher:
     Call it after the database is set up (``db.init_app(app)``). Settings:
     ``PRODREADY_SQL_REPEAT_THRESHOLD`` and ``PRODREADY_SQL_STRICT``.
 
-    :returns: the watcher, also in ``get_state(app).components["sql"]``.
+    :returns: the watcher, also in ``get_state(app).sql``.
 
     .. versionadded:: 0.1
     """
     from sqlalchemy import event
 
     state = get_state(app)
-    watcher: SqlWatcher | None = state.components.get("sql")
+    watcher = state.sql
     if watcher is None:
         watcher = SqlWatcher(
             state.setting("PRODREADY_SQL_REPEAT_THRESHOLD"),
             state.setting("PRODREADY_SQL_STRICT"),
-            metrics=state.components.get("metrics"),
+            metrics=state.metrics,
         )
-        state.components["sql"] = watcher
-        middleware(app, state).binders.append(_SqlBinder())
-        access = state.components.get("logs")
-        if access is not None:
-            access.extra_fields.append(watcher.access_fields)
+        state.sql = watcher
+        pipeline(app, state).bind("sql", _SqlBinder())
+        if state.logs is not None:
+            state.logs.add_fields(watcher.access_fields)
     for engine in _engines(target, app):
         if not event.contains(engine, "before_cursor_execute", watcher.before):
             event.listen(engine, "before_cursor_execute", watcher.before)

@@ -42,7 +42,7 @@ from .shutdown import drain, install_for_setting, install_sigterm_handler
 from .views import BLUEPRINT_NAME, ENDPOINTS, make_blueprint
 
 if TYPE_CHECKING:
-    from flask_prodready.extension import ProdReadyState
+    from flask_prodready.state import ProdReadyState
 
 __all__ = [
     "BLUEPRINT_NAME",
@@ -71,7 +71,7 @@ __all__ = [
     "store_check",
 ]
 
-#: The key of the runner in ``get_state(app).components``.
+#: The runner's key in the read-only ``get_state(app).components`` view.
 COMPONENT = "health"
 
 
@@ -81,7 +81,7 @@ def init_health(app: Flask, state: ProdReadyState) -> None:
 
     :param app: the app being set up.
     :param state: the app's flask-prodready state; the runner goes to
-        ``state.components["health"]``.
+        ``state.health``.
     :raises ConfigError: if two endpoints share a path.
 
     .. versionadded:: 0.1
@@ -101,14 +101,14 @@ def init_health(app: Flask, state: ProdReadyState) -> None:
         runner.add(
             "disk", disk_check(disk_path, min_free_mb=setting("PRODREADY_HEALTH_DISK_MIN_FREE_MB"))
         )
-    store = state.components.get("error_store")
+    store = state.error_store
     if setting("PRODREADY_HEALTH_STORE_CHECK") and store is not None:
         runner.add("error_store", store_check(store), critical=False)
     max_rss = setting("PRODREADY_HEALTH_MEMORY_MAX_RSS_MB")
     if max_rss > 0:
         runner.add("memory", memory_check(max_rss), tags=("live",))
-    state.components[COMPONENT] = runner
-    metrics = state.components.get("metrics")
+    state.health = runner
+    metrics = state.metrics
     if metrics is not None:
         # Each finished run sets the check's status and duration gauges.
         runner.add_listener(
@@ -138,11 +138,11 @@ def get_health(app: Flask | None = None) -> HealthRunner:
 
     .. versionadded:: 0.1
     """
-    from flask_prodready.extension import get_state
+    from flask_prodready.state import get_state
 
     state = get_state(app)
-    runner = state.components.get(COMPONENT)
-    if not isinstance(runner, HealthRunner):
+    runner = state.health
+    if runner is None:
         raise SetupError(
             "health checks are switched off for this app; set PRODREADY_HEALTH_ENABLED = "
             "true to use them"

@@ -36,7 +36,7 @@ from typing import Any
 from flask import Flask
 from jinja2 import Environment, StrictUndefined, select_autoescape
 
-from flask_prodready.extension import get_state
+from flask_prodready.state import get_state
 
 __all__ = [
     "PRESTOP_SECONDS",

@@ -1,8 +1,24 @@
-"""The WSGI middleware around ``app.wsgi_app`` that the request id and access-log parts share.
+"""The per-request pipeline: one WSGI middleware around ``app.wsgi_app``, in declared stages.
 
-Working at the WSGI level, outside Flask's hooks, keeps their per-request cost low (Flask
-wraps every hook on every request) and makes them hold for every response that leaves the
-app: the id header is added in ``start_response``, whatever produced the response.
+One request passes the stages of :data:`STAGES` in this order::
+
+    first use   background work of each part starts, once per process (never in init_app)
+    observe     metrics, the dashboard's sync: ``begin`` before the app, ``end`` after it
+    request_id  the id is read or minted, bound to the log context and echoed as a header;
+                the request's breadcrumb buffer is bound with it, in the same context variable
+    bind        per-request context of the other parts, in this order: breadcrumbs (when
+                the request id stage is off), sql
+    app         the Flask app, or the profiler running it for the requests it wants
+    access      one access line, after the app answered
+    unbind      in the reverse order; then every observer's ``end``
+
+Each part fills its own stage through one method (:meth:`RequestPipeline.observe`,
+:meth:`~RequestPipeline.bind`, …) and never edits another part's object. Working at the WSGI
+level, outside Flask's hooks, keeps the per-request cost low (Flask wraps every hook on every
+request) and makes the stages hold for every response that leaves the app: the id header is
+added in ``start_response``, whatever produced the response.
+
+.. versionadded:: 0.2
 """
 
 from __future__ import annotations
@@ -19,9 +35,29 @@ from flask import Flask, got_request_exception, request
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
+    from .state import ProdReadyState
+
 Headers = list[tuple[str, str]]
 
-_KEY = "_wsgi_middleware"
+__all__ = [
+    "BIND_STAGES",
+    "OBSERVE_STAGES",
+    "STAGES",
+    "AccessWriter",
+    "Around",
+    "Binder",
+    "Observer",
+    "RequestIds",
+    "RequestPipeline",
+    "pipeline",
+]
+
+#: Every stage of one request, in the order a request passes them.
+STAGES: tuple[str, ...] = ("first_use", "observe", "request_id", "bind", "app", "access")
+#: The observers, in the order their ``begin`` runs (``end`` runs in the same order).
+OBSERVE_STAGES: tuple[str, ...] = ("metrics", "dashboard")
+#: The binders after the request id, in the order they bind (they unbind in reverse).
+BIND_STAGES: tuple[str, ...] = ("breadcrumbs", "sql")
 _FAILED_REQUEST = "prodready.failed_request"
 
 
@@ -72,8 +108,13 @@ class RequestIds(Protocol):
 AccessWriter = Callable[["WSGIEnvironment", int, Headers | None, Any, float], None]
 
 
-class RequestMiddleware:
+class RequestPipeline:
     """Wraps a WSGI app: request context around it, id header and access line after it.
+
+    Parts fill their stage with :meth:`observe`, :meth:`set_request_ids`,
+    :meth:`keep_breadcrumbs`, :meth:`bind`, :meth:`run_app_with`, :meth:`write_access` and
+    :meth:`on_first_request`. Filling a stage again replaces what it held, so that setting
+    a part up twice never runs it twice.
 
     Every request pays for this code, so it is written for speed: no work for a part that
     is off, no allocation it can avoid, and parts reached through attributes set once.
@@ -84,10 +125,14 @@ class RequestMiddleware:
         #: Binds the request id first, and names the response header that carries it.
         self.request_ids: RequestIds | None = None
         self._request_id_header = self._request_id_header_lower = ""
-        #: Bound in order after the request id, unbound in reverse after the app.
+        self._breadcrumbs = 0
+        #: Bound in the order of BIND_STAGES after the request id, unbound in reverse.
         self.binders: list[Binder] = []
+        self._binders: dict[str, Binder] = {}
         self.access: AccessWriter | None = None
+        #: Called in the order of OBSERVE_STAGES.
         self.observers: list[Observer] = []
+        self._observers: dict[str, Observer] = {}
         #: Runs the app for the requests it wants instead of a plain call (the profiler).
         self.around: Around | None = None
         #: Called once per process, before its first request (background work starts on
@@ -96,6 +141,56 @@ class RequestMiddleware:
         self._on_first_use: list[Callable[[], None]] = []
         self._first_use_lock = threading.Lock()
         _middlewares.add(self)
+
+    # -- filling the stages: each part calls the one method of its stage ------------------
+
+    def observe(self, stage: str, observer: Observer) -> None:
+        """Let ``observer`` see every request, as the observer stage named ``stage``.
+
+        :raises ValueError: for a stage that is not in :data:`OBSERVE_STAGES`.
+        """
+        self._observers[_known(stage, OBSERVE_STAGES)] = observer
+        self.observers = [self._observers[s] for s in OBSERVE_STAGES if s in self._observers]
+
+    def bind(self, stage: str, binder: Binder | None) -> None:
+        """Bind ``binder`` around the app as the bind stage ``stage``; ``None`` removes it.
+
+        :raises ValueError: for a stage that is not in :data:`BIND_STAGES`.
+        """
+        if binder is None:
+            self._binders.pop(_known(stage, BIND_STAGES), None)
+        else:
+            self._binders[_known(stage, BIND_STAGES)] = binder
+        self.binders = [self._binders[s] for s in BIND_STAGES if s in self._binders]
+
+    def set_request_ids(self, ids: RequestIds, header: str) -> None:
+        """Give every request an id through ``ids``, echoed in the response header ``header``."""
+        ids.breadcrumbs = self._breadcrumbs
+        self.request_ids = ids
+        self.request_id_header = header
+        self.bind("breadcrumbs", None)  # now bound with the id
+
+    def keep_breadcrumbs(self, count: int, binder: Binder) -> None:
+        """Keep ``count`` log lines per request (0: none) for recorded errors.
+
+        With the request id stage on, the buffer is bound with the id, in the same context
+        variable (one set per request); without it, ``binder`` binds the buffer as the
+        ``breadcrumbs`` bind stage.
+        """
+        self._breadcrumbs = count
+        if self.request_ids is not None:
+            self.request_ids.breadcrumbs = count
+            self.bind("breadcrumbs", None)
+        else:
+            self.bind("breadcrumbs", binder if count else None)
+
+    def run_app_with(self, around: Around | None) -> None:
+        """Let ``around`` run the app for the requests it wants (the profiler)."""
+        self.around = around
+
+    def write_access(self, writer: AccessWriter | None) -> None:
+        """Call ``writer`` once per request after the app answered (the access line)."""
+        self.access = writer
 
     def on_first_request(self, start: Callable[[], None]) -> None:
         """Call ``start`` before the first request of each process (again after a fork)."""
@@ -209,7 +304,13 @@ class RequestMiddleware:
                 observers[index].end(environ, status, req, watching[index])
 
 
-_middlewares: weakref.WeakSet[RequestMiddleware] = weakref.WeakSet()
+def _known(stage: str, stages: tuple[str, ...]) -> str:
+    if stage not in stages:
+        raise ValueError(f"unknown pipeline stage {stage!r}; the stages are {', '.join(stages)}")
+    return stage
+
+
+_middlewares: weakref.WeakSet[RequestPipeline] = weakref.WeakSet()
 
 
 def _rearm_after_fork() -> None:
@@ -236,12 +337,12 @@ def _remember_request(sender: Any, exception: BaseException, **extra: Any) -> No
     request.environ[_FAILED_REQUEST] = request._get_current_object()  # type: ignore[attr-defined]
 
 
-def middleware(app: Flask, state: Any) -> RequestMiddleware:
-    """The app's middleware, installed around ``app.wsgi_app`` on first use."""
-    existing: RequestMiddleware | None = state.components.get(_KEY)
+def pipeline(app: Flask, state: ProdReadyState) -> RequestPipeline:
+    """The app's pipeline, installed around ``app.wsgi_app`` by the first part that asks."""
+    existing = state.pipeline
     if existing is None:
-        existing = RequestMiddleware(app.wsgi_app)
+        existing = RequestPipeline(app.wsgi_app)
         app.wsgi_app = existing  # type: ignore[method-assign]
-        state.components[_KEY] = existing
+        state.pipeline = existing
         got_request_exception.connect(_remember_request, app, weak=False)
     return existing
