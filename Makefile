@@ -13,7 +13,7 @@ UV_VERSION := 0.13.8
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: help venv install lock run traffic screenshots test lint format typecheck docs pytest test-lowest system-deps bench clean
+.PHONY: help venv install lock run traffic screenshots test lint lint-imports format typecheck docs pytest test-lowest system-deps bench clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -60,6 +60,9 @@ format: venv ## Apply ruff's formatting and safe fixes.
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+lint-imports: venv ## The module boundaries (import-linter contracts in pyproject.toml).
+	$(BIN)/lint-imports --no-cache
+
 typecheck: venv ## mypy --strict on the package and the dashboard.
 	$(BIN)/mypy --strict flask_prodready dashboard
 
@@ -79,7 +82,7 @@ pytest: venv system-deps ## Only the pytest suite.
 test-lowest: system-deps ## The in-process tests at the lowest versions pyproject.toml allows.
 	PYTHON=$(PYTHON) bash scripts/test-lowest.sh $(UV_VERSION) $(LOWEST) -q -m "not slow"
 
-test: lint typecheck docs pytest test-lowest ## The whole suite: lint, types, docs, tests (also at the floors).
+test: lint lint-imports typecheck docs pytest test-lowest ## The whole suite: lint, types, docs, tests (also at the floors).
 
 bench: venv ## Run the benchmarks (not part of make test).
 	$(BIN)/python -m benchmarks

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
+import importlib.util
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,13 +39,22 @@ class Part:
         ``PRODREADY_DASHBOARD_ENABLED``.
     :param init: ``module:function`` called as ``function(app, state)``; the module is only
         imported when the part is on.
+    :param add_on: a part the core can run without (the dashboard): when its module is not
+        installed, ``init_app`` skips it.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2
+       ``add_on``.
     """
 
     name: str
     setting: str
     init: str
+    add_on: bool = False
+
+    def installed(self) -> bool:
+        """Whether the part's module can be imported (always true for a core part)."""
+        return not self.add_on or _module_installed(self.init.partition(":")[0])
 
     def load(self) -> Callable[[Flask, ProdReadyState], None]:
         """Import and return the part's set-up function."""
@@ -54,7 +65,7 @@ class Part:
 
 
 #: The parts, in the order ``init_app`` registers them. Settings come first, before any
-#: part, because every part reads them.
+#: part, because every part reads them. An add-on reads only the parts before it.
 PARTS: tuple[Part, ...] = (
     Part(
         "request_id", "PRODREADY_REQUEST_ID_ENABLED", "flask_prodready.request_id:init_request_id"
@@ -65,9 +76,22 @@ PARTS: tuple[Part, ...] = (
     Part("health", "PRODREADY_HEALTH_ENABLED", "flask_prodready.health:init_health"),
     Part("profiling", "PRODREADY_PROFILING_ENABLED", "flask_prodready.profiling:init_profiling"),
     Part("json", "PRODREADY_JSON_ORJSON", "flask_prodready.json:init_json"),
-    Part("dashboard", "PRODREADY_DASHBOARD_ENABLED", "flask_prodready.dashboard:init_dashboard"),
+    Part(
+        "dashboard",
+        "PRODREADY_DASHBOARD_ENABLED",
+        "flask_prodready.dashboard:init_dashboard",
+        add_on=True,
+    ),
     Part("alerts", "PRODREADY_ALERTS_ENABLED", "flask_prodready.alerts:init_alerts"),
 )
+
+
+@functools.cache
+def _module_installed(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:  # its parent package is missing
+        return False
 
 
 class ProdReady:
@@ -172,7 +196,9 @@ class ProdReady:
                 raise
             # Still a ConfigError; the flask command prints its message, without a traceback.
             raise shown from None
-        enabled = tuple(part for part in PARTS if loaded.values[part.setting])
+        enabled = tuple(
+            part for part in PARTS if loaded.values.get(part.setting) and part.installed()
+        )
         state = ProdReadyState(self, loaded, tuple(part.name for part in enabled))
         app.extensions[EXTENSION_KEY] = state
         try:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from flask import Flask, current_app, has_app_context
 from loguru import logger
 
+from .compat.flask import G_ATTRIBUTE, expose_request_id_on_g
 from .pipeline import pipeline
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ DEFAULT_HEADER = "X-Request-ID"
 #: The W3C trace context header.
 TRACEPARENT_HEADER = "traceparent"
 #: The name of the request id on :data:`flask.g`.
-G_REQUEST_ID = "prodready_request_id"
+G_REQUEST_ID = G_ATTRIBUTE
 
 _VALID_ID = re.compile(r"[A-Za-z0-9._:@/+=\-]{1,128}")
 _TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
@@ -265,32 +266,7 @@ def init_request_id(app: Flask, state: ProdReadyState) -> None:
     logger.configure(patcher=add_request_context)  # type: ignore[arg-type]
     pipeline(app, state).set_request_ids(_Binder(config), config.header)
 
-    if not issubclass(app.app_ctx_globals_class, _RequestIdGlobals):
-        # A read-through attribute costs nothing per request, unlike a before_request hook,
-        # and stays right when tests reuse one app context for several requests.
-        app.app_ctx_globals_class = type(  # type: ignore[assignment]
-            "ProdReadyGlobals", (_RequestIdGlobals, app.app_ctx_globals_class), {}
-        )
-
-
-class _RequestIdGlobals:
-    """Mixed into ``app.app_ctx_globals_class``: ``g.prodready_request_id``, read-only."""
-
-    @property
-    def prodready_request_id(self) -> str | None:
-        """The current request id (see :func:`request_id`)."""
-        return request_id()
-
-    def get(self, name: str, default: Any = None) -> Any:
-        if name == G_REQUEST_ID:
-            value = request_id()
-            return default if value is None else value
-        return super().get(name, default)  # type: ignore[misc]
-
-    def __contains__(self, item: str) -> bool:
-        if item == G_REQUEST_ID:
-            return request_id() is not None
-        return bool(super().__contains__(item))  # type: ignore[misc]
+    expose_request_id_on_g(app, request_id)
 
 
 class _Binder:

@@ -1,0 +1,1 @@
+"""Fast paths into our dependencies' internals, one module per dependency, each with a tested fallback."""
