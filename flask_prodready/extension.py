@@ -19,15 +19,13 @@ from .exceptions import ConfigError, SetupError
 from .health.registry import HealthRegistry
 from .settings import (
     DEFAULT_ENVVAR_PREFIX,
-    SETTINGS,
     load_settings,
+    setting_names,
     warn_about_secret_key,
 )
 from .state import EXTENSION_KEY, ProdReadyState, get_state
 
 __all__ = ["EXTENSION_KEY", "PARTS", "Part", "ProdReady", "ProdReadyState", "get_state"]
-
-_SETTING_NAMES = frozenset(setting.name for setting in SETTINGS)
 
 
 @dataclass(frozen=True)
@@ -241,8 +239,8 @@ def _normalise_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
         key = name.upper()
         if not key.startswith("PRODREADY_"):
             key = f"PRODREADY_{key}"
-        if key not in _SETTING_NAMES:
-            close = difflib.get_close_matches(key, _SETTING_NAMES, n=1)
+        if key not in setting_names():
+            close = difflib.get_close_matches(key, setting_names(), n=1)
             hint = f"; did you mean {close[0].removeprefix('PRODREADY_').lower()}?" if close else ""
             raise TypeError(f"ProdReady() got an unknown setting {name!r}{hint}")
         normalised[key] = value

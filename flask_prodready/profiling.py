@@ -43,6 +43,8 @@ from .exceptions import SetupError
 from .pipeline import pipeline
 from .redaction import REDACTED, redact_url_passwords
 from .request_id import DEFAULT_HEADER, request_id
+from .settings.casts import BOOL, HEADER_NAME, INT, OPTIONAL_STR, at_least
+from .settings.schema import Setting
 from .state import get_state
 
 if TYPE_CHECKING:
@@ -61,6 +63,45 @@ __all__ = [
     "list_profiles",
     "profile_file",
 ]
+
+#: The settings the ``profiling`` part declares, in the order of the configuration reference.
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "PRODREADY_PROFILING_ENABLED",
+        True,
+        BOOL,
+        "Profile a request that carries the profiling header with the profiling token (any "
+        "value from loopback in development); without the header it costs nothing. See "
+        "[Performance](performance.md).",
+    ),
+    Setting(
+        "PRODREADY_PROFILING_HEADER",
+        "X-Prodready-Profile",
+        HEADER_NAME,
+        "The request header that asks for a profile; its value is the profiling token. See "
+        "[Performance](performance.md).",
+    ),
+    Setting(
+        "PRODREADY_PROFILING_TOKEN",
+        None,
+        OPTIONAL_STR,
+        "The token that lets a request be profiled; unset, only loopback clients in the "
+        "development environment can. See [Performance](performance.md).",
+    ),
+    Setting(
+        "PRODREADY_PROFILING_KEEP",
+        20,
+        at_least(INT, 1),
+        "Profiles kept; the oldest are deleted first. See [Performance](performance.md).",
+    ),
+    Setting(
+        "PRODREADY_PROFILING_DIR",
+        None,
+        OPTIONAL_STR,
+        "Where profiles are kept; unset, `prodready-profiles` in the app's instance folder. See "
+        "[Performance](performance.md).",
+    ),
+)
 
 _ID_HEADER = "X-Prodready-Profile-Id"
 _ARMED_KEY = "profiling.armed"

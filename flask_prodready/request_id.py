@@ -27,6 +27,8 @@ from loguru import logger
 
 from .compat.flask import G_ATTRIBUTE, expose_request_id_on_g
 from .pipeline import pipeline
+from .settings.casts import BOOL, HEADER_NAME
+from .settings.schema import Setting
 
 if TYPE_CHECKING:
     from .state import ProdReadyState
@@ -45,6 +47,30 @@ __all__ = [
     "parse_traceparent",
     "request_id",
 ]
+
+#: The settings the ``request_id`` part declares, in the order of the configuration reference.
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "PRODREADY_REQUEST_ID_ENABLED",
+        True,
+        BOOL,
+        "Give every request an id: read from the request id header when valid, else minted; "
+        "echoed on every response and bound to every log line of the request.",
+    ),
+    Setting(
+        "PRODREADY_REQUEST_ID_HEADER",
+        "X-Request-ID",
+        HEADER_NAME,
+        "The header the request id is read from and echoed in.",
+    ),
+    Setting(
+        "PRODREADY_REQUEST_ID_TRUST_INCOMING",
+        True,
+        BOOL,
+        "Keep a valid incoming request id. Turn off when clients must never choose the id "
+        "(then every request gets a fresh one).",
+    ),
+)
 
 #: The header read and echoed unless ``PRODREADY_REQUEST_ID_HEADER`` names another.
 DEFAULT_HEADER = "X-Request-ID"

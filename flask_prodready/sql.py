@@ -28,9 +28,30 @@ from loguru import logger
 
 from .exceptions import ProdReadyError
 from .pipeline import pipeline
+from .settings.casts import BOOL, INT, at_least
+from .settings.schema import Setting
 from .state import get_state
 
 __all__ = ["RepeatedQuery", "RepeatedQueryError", "SqlWatcher", "normalise_statement", "watch_sql"]
+
+#: The settings the ``sql`` part declares, in the order of the configuration reference.
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "PRODREADY_SQL_REPEAT_THRESHOLD",
+        10,
+        at_least(INT, 1),
+        "With `watch_sql`: how often one statement may run in a request before it is an N+1 "
+        "finding. See [Performance](performance.md).",
+    ),
+    Setting(
+        "PRODREADY_SQL_STRICT",
+        False,
+        BOOL,
+        "With `watch_sql`: raise `RepeatedQueryError` on an N+1 finding instead of logging it. "
+        "Meant for tests, so CI catches N+1 before production. See "
+        "[Performance](performance.md).",
+    ),
+)
 
 _STRINGS = re.compile(r"'(?:[^']|'')*'")
 _NUMBERS = re.compile(r"\b\d+(?:\.\d+)?\b")

@@ -4,6 +4,8 @@ A process that builds many apps (a test suite, an app per test) pays for each ``
 less than for the first: a settings load with the same inputs is remembered, our rules compile
 their URL builders on first use, and a log sink of the same shape is kept. None of this may
 show: every app must see exactly what a fresh load and plain rules would give it.
+
+Covers ``flask_prodready.settings_memo``.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from flask import Flask, url_for
 from loguru import logger
 from werkzeug.routing import Rule
 
-from flask_prodready import ConfigError, ProdReady, get_state, logs, settings, settings_memo
+from flask_prodready import ConfigError, ProdReady, get_state, logs
 from flask_prodready.cli import settings_rows
+from flask_prodready.settings import loading
+from flask_prodready.settings import memo as settings_memo
 
 READYZ = "prodready_health.readyz"
 METRICS = "prodready_metrics"
@@ -44,13 +48,13 @@ def _fresh_memo() -> Iterator[None]:
 def loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The root path of every app whose settings were loaded through dynaconf (a memo miss)."""
     calls: list[str] = []
-    original = settings._install_dynaconf
+    original = loading._install_dynaconf
 
     def counting(app: Flask, loaded: Any, problems: Any) -> Any:
         calls.append(app.root_path)
         return original(app, loaded, problems)
 
-    monkeypatch.setattr(settings, "_install_dynaconf", counting)
+    monkeypatch.setattr(loading, "_install_dynaconf", counting)
     return calls
 
 

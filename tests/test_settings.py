@@ -1,4 +1,9 @@
-"""Settings: files beside the app, environments, variables, casting and start-up validation."""
+"""Settings: files beside the app, environments, variables, casting and start-up validation.
+
+Covers ``flask_prodready.settings.casts``, ``flask_prodready.settings.core``,
+``flask_prodready.settings.loaded``, ``flask_prodready.settings.schema``,
+``flask_prodready.settings.sources``, ``flask_prodready.settings.validation``.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from dynaconf import Validator
 
 from flask_prodready import ConfigError, get_state
 
-from .conftest import AppDir
+from .support.apps import AppDir
 
 
 def problems_of(excinfo: pytest.ExceptionInfo[ConfigError]) -> dict[str, str]:

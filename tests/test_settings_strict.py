@@ -1,5 +1,8 @@
 """Strict settings: unknown ``PRODREADY_*`` keys and tables, a weak ``SECRET_KEY`` in
-production, and the ``flask`` command printing a ConfigError without a traceback."""
+production, and the ``flask`` command printing a ConfigError without a traceback.
+
+Covers ``flask_prodready.settings.strict``, ``flask_prodready.settings.secret_key``.
+"""
 
 from __future__ import annotations
 
@@ -17,11 +20,12 @@ from dynaconf import Validator
 from flask import Flask
 from flask.cli import FlaskGroup, ScriptInfo
 
-from flask_prodready import ConfigError, ProdReady, get_state, settings, settings_memo
+from flask_prodready import ConfigError, ProdReady, get_state
 from flask_prodready.cli import CommandLineConfigError, prodready_cli
-from flask_prodready.settings import load_settings, secret_key_weakness
+from flask_prodready.settings import load_settings, loading, secret_key_weakness
+from flask_prodready.settings import memo as settings_memo
 
-from .conftest import AppDir
+from .support.apps import AppDir
 
 STRONG_KEY = secrets.token_hex(32)
 
@@ -181,7 +185,7 @@ def test_a_misspelt_variable_is_named_with_the_one_meant(
 ) -> None:
     monkeypatch.setenv("FLASK_PRODREADY_SLOW_REQEST_MS", "500")
     monkeypatch.setenv("DYNACONF_PRODREADY_SQL_STRIKT", "true")
-    monkeypatch.setenv("PRODREADY_SCREENSHOTS", "1")  # no prefix: dynaconf does not read it
+    monkeypatch.setenv("PRODREADY_UNRELATED_FLAG", "1")  # no prefix: dynaconf does not read it
     problems = problems_of(app_dir)
     assert problems == [
         "DYNACONF_PRODREADY_SQL_STRIKT: is not a flask-prodready setting; did you mean "
@@ -250,13 +254,13 @@ def test_a_bad_load_is_never_remembered_and_a_good_one_is_reused_unchecked(
             app_dir.app()
     app_dir.write("settings.toml", "[default]\nPRODREADY_SQL_STRICT = true\n")
     calls = []
-    check = settings._check_strict
+    check = loading._check_strict
 
     def counting(*args: Any) -> Any:
         calls.append(args)
         return check(*args)
 
-    monkeypatch.setattr(settings, "_check_strict", counting)
+    monkeypatch.setattr(loading, "_check_strict", counting)
     assert app_dir.app().config["PRODREADY_SQL_STRICT"] is True
     assert app_dir.app().config["PRODREADY_SQL_STRICT"] is True
     assert len(calls) == 1, "the second app reuses the first load"

@@ -6,6 +6,10 @@ from pathlib import Path
 
 from ._types import ErrorStore, StoreLimits
 
+__all__ = [
+    "open_store",
+]
+
 
 def open_store(kind: str, *, path: str | Path, url: str | None, limits: StoreLimits) -> ErrorStore:
     """Open the ``memory``, ``sqlite`` or ``redis`` store.

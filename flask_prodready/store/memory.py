@@ -10,6 +10,11 @@ from dataclasses import replace
 
 from ._types import ErrorGroup, ErrorOccurrence, LogLine, StoreError, StoreLimits
 
+__all__ = [
+    "MINUTE_RETENTION_SECONDS",
+    "MemoryErrorStore",
+]
+
 #: Per-minute counts are kept for at most a day, whatever the retention.
 MINUTE_RETENTION_SECONDS = 24 * 3600
 

@@ -9,6 +9,12 @@ from typing import Any
 
 from ._types import ErrorGroup, ErrorOccurrence, LogLine, StoreError, StoreLimits
 
+__all__ = [
+    "MINUTE_RETENTION_SECONDS",
+    "SOCKET_TIMEOUT",
+    "RedisErrorStore",
+]
+
 #: Seconds a Redis command may take before the store gives up (the request never waits more).
 SOCKET_TIMEOUT = 0.5
 #: Per-minute counts are kept for at most a day, whatever the retention.

@@ -14,6 +14,13 @@ from typing import Any
 
 from ._types import ErrorGroup, ErrorOccurrence, LogLine, StoreError, StoreLimits
 
+__all__ = [
+    "BUSY_TIMEOUT_MS",
+    "MINUTE_RETENTION_SECONDS",
+    "OPEN_RETRY_SECONDS",
+    "SQLiteErrorStore",
+]
+
 #: How long a writer waits for another process's lock before the write fails (ms).
 BUSY_TIMEOUT_MS = 2000
 #: How long opening the store keeps trying while the file is busy (workers starting at once).
