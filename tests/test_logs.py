@@ -1,4 +1,9 @@
-"""Logging: JSON lines, stdlib routed in once, access lines, redaction, safety, levels."""
+"""Logging: JSON lines, stdlib routed in once, access lines, redaction, safety, levels.
+
+Covers ``flask_prodready.logs.render``, ``flask_prodready.logs.sink``,
+``flask_prodready.logs.stdlib``, ``flask_prodready.logs.levels``,
+``flask_prodready.logs.settings``, ``flask_prodready.logs.breadcrumbs``.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ from flask_prodready import get_log_level, set_log_level
 from flask_prodready.logs import ACCESS_LOGGER, sink_failures
 from flask_prodready.testing import capture_logs
 
-from .conftest import AppDir
+from .support.apps import AppDir
 
 TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 

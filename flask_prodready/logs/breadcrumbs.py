@@ -1,0 +1,50 @@
+"""Breadcrumbs: each request's most recent log lines, kept for the errors it records.
+
+The buffer lives in the request's context variable (``request_id._scope``), next to its id:
+``[limit, line, line, ...]``, oldest line first. A list with its limit in front costs less
+to make for every request than a bounded deque. The sink appends to it (see :mod:`.sink`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_prodready.request_id import _scope, request_id
+
+__all__ = ["request_breadcrumbs"]
+
+
+def request_breadcrumbs() -> list[str]:
+    """The current request's most recent log lines (JSON), oldest first; empty outside one.
+
+    The error store keeps them with each recorded error, so its detail shows the log lines
+    of the failing request. ``PRODREADY_ERRORS_BREADCRUMBS`` bounds how many::
+
+        lines = [json.loads(line) for line in request_breadcrumbs()]
+
+    .. versionadded:: 0.1
+    """
+    scope = _scope.get()
+    crumbs = None if scope is None else scope[1]
+    return crumbs[1:] if crumbs is not None else []
+
+
+class _BreadcrumbBinder:
+    """Gives each request a bounded buffer of its log lines (the ``breadcrumbs`` stage).
+
+    Used only while the request id stage is off; with it on, the buffer is bound with the
+    id (see :meth:`~flask_prodready.pipeline.RequestPipeline.keep_breadcrumbs`).
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def bind(self, environ: Any) -> object:
+        # Inside another app's request (request ids off here), its id still shows.
+        return _scope.set((request_id(), [self.size]))
+
+    def unbind(self, token: object) -> None:
+        try:
+            _scope.reset(token)  # type: ignore[arg-type]
+        except ValueError:
+            _scope.set(None)
