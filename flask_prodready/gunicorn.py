@@ -44,10 +44,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Protocol
+
+from .compat.prometheus import imported_with_values_in_memory
 
 __all__ = ["child_exit", "on_exit", "on_starting", "when_ready"]
 
@@ -138,8 +139,7 @@ def _json_master_logs() -> None:
 
 
 def _prepare_multiprocess_dir(server: Server) -> None:
-    values = sys.modules.get("prometheus_client.values")
-    if values is not None and not getattr(values.ValueClass, "_multiprocess", False):
+    if imported_with_values_in_memory():
         raise RuntimeError(
             f"prometheus_client was imported in the gunicorn master before {MULTIPROC_DIR_ENV} "
             "was set (preload_app, or an import in gunicorn.conf.py), so the workers would "

@@ -1,4 +1,9 @@
-"""Alerts: rate-of-change rules over a synthetic workload, receivers, export to Prometheus."""
+"""Alerts: rate-of-change rules over a synthetic workload, receivers, export to Prometheus.
+
+Covers ``flask_prodready.alerts.engine``, ``flask_prodready.alerts.notify``,
+``flask_prodready.alerts.prometheus_rules``, ``flask_prodready.alerts.rules``,
+``flask_prodready.alerts.settings``, ``flask_prodready.alerts.signals``.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +31,8 @@ from flask_prodready.alerts import (
 from flask_prodready.snapshots import MetricsSample, SampleRingBuffer
 from flask_prodready.store import MemoryErrorStore
 
-from .conftest import AppDir, require_executable
+from .support.apps import AppDir
+from .support.requires import require_executable
 
 BOUNDS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 STEP = 15.0

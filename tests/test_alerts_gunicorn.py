@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import free_port, running, wait_for
+from .support.servers import free_port, running, wait_for
 from .test_alerts import Receiver
 
 REPO = Path(__file__).resolve().parent.parent

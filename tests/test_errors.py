@@ -1,4 +1,9 @@
-"""Every error answer is one problem document; unexpected ones are logged once and recorded."""
+"""Every error answer is one problem document; unexpected ones are logged once and recorded.
+
+Covers ``flask_prodready.exceptions``, ``flask_prodready.errors.family``,
+``flask_prodready.errors.handlers``, ``flask_prodready.errors.problems``,
+``flask_prodready.errors.settings``, ``flask_prodready.errors._hooks``.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +31,7 @@ from flask_prodready import (
 from flask_prodready.errors import PROBLEM_CONTENT_TYPE
 from flask_prodready.testing import capture_logs
 
-from .conftest import AppDir
+from .support.apps import AppDir
 
 FAMILY = [
     (BadRequestError, 400, "bad_request"),

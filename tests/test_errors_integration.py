@@ -16,7 +16,9 @@ import pytest
 from flask_prodready import get_state
 from flask_prodready.store import SQLiteErrorStore
 
-from .conftest import AppDir, RedisServer, free_port, running, wait_for
+from .support.apps import AppDir
+from .support.redis import RedisServer
+from .support.servers import free_port, running, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -1,4 +1,9 @@
-"""Request metrics by route template, our own metrics, the exposition and who may read it."""
+"""Request metrics by route template, our own metrics, the exposition and who may read it.
+
+Covers ``flask_prodready.metrics.app_metrics``, ``flask_prodready.metrics.names``,
+``flask_prodready.metrics.settings``, ``flask_prodready.metrics._families``,
+``flask_prodready.metrics._exposition``.
+"""
 
 from __future__ import annotations
 
@@ -30,7 +35,8 @@ from flask_prodready.metrics import (
     Metrics,
 )
 
-from .conftest import AppDir, require_executable
+from .support.apps import AppDir
+from .support.requires import require_executable
 
 OTHER_CLIENT = {"REMOTE_ADDR": "203.0.113.7"}
 

@@ -25,14 +25,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from flask_prodready.metrics import IN_FLIGHT, REQUESTS
 
-from .conftest import (
-    StartPrometheus,
-    free_port,
-    http_get,
-    require_executable,
-    running,
-    wait_for,
-)
+from .support.prometheus import StartPrometheus
+from .support.requires import require_executable
+from .support.servers import free_port, http_get, running, wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,7 @@
-"""The snapshot API: rates, error rates and quantiles that match a known workload."""
+"""The snapshot API: rates, error rates and quantiles that match a known workload.
+
+Covers ``flask_prodready.metrics._totals``.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from flask_prodready.snapshots import (
     histogram_quantile,
 )
 
-from .conftest import AppDir
+from .support.apps import AppDir
 
 BUCKETS = [0.1, 0.2, 2.0]
 FAST, SLOW = 0.05, 0.3  # seconds: in the first bucket, and in the (0.2, 2.0] bucket
