@@ -1,5 +1,9 @@
 """The pytest plugin of ``flask_prodready.testing``, used from test files written the way a
-user of flask-prodready writes them, run by pytester in a separate process."""
+user of flask-prodready writes them, run by pytester in a separate process.
+
+Covers ``flask_prodready.logs.capture``, ``flask_prodready.testing._fixtures``,
+``flask_prodready.testing._helpers``.
+"""
 
 from __future__ import annotations
 

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 from flask import Flask
 
-from .state import get_state
+from flask_prodready.state import get_state
+from flask_prodready.store import ErrorStore, MemoryErrorStore
 
-if TYPE_CHECKING:
-    from .testing import CapturedLogs
-from .store import ErrorStore, MemoryErrorStore
+from ._helpers import CapturedLogs, assert_problem, capture_logs
 
 __all__ = [
     "AlertClock",
@@ -30,7 +29,6 @@ def prodready_logs() -> Iterator[CapturedLogs]:
 
     .. versionadded:: 0.1
     """
-    from .testing import capture_logs
 
     with capture_logs() as lines:
         yield lines
@@ -42,7 +40,6 @@ def assert_problem_fixture() -> Callable[..., dict[str, Any]]:
 
     .. versionadded:: 0.1
     """
-    from .testing import assert_problem
 
     return assert_problem
 

@@ -1,28 +1,7 @@
-"""Helpers for testing apps that use flask-prodready, and a pytest plugin with fixtures.
-
-::
-
-    from flask_prodready.testing import assert_problem, capture_logs
-
-    def test_order_is_logged(client):
-        with capture_logs() as lines:
-            client.post("/orders", json={...})
-        assert any(line["message"] == "order created" for line in lines)
-
-    def test_missing_order(client):
-        assert_problem(client.get("/orders/999"), status=404, code="not_found")
-
-With pytest, the fixtures ``prodready_logs``, ``assert_problem``, ``prodready_store`` and
-``prodready_alert_clock`` are
-available in every test once flask-prodready is installed (the ``pytest11`` entry point
-``prodready``). Nothing runs until a test asks for one of them: there is no autouse fixture
-and no hook. ``-p no:prodready`` removes them. The fixtures that need the app use the
-``app`` fixture of the test suite (the pytest-flask convention).
-"""
+"""The helpers of :mod:`flask_prodready.testing`: captured log lines and problem checks."""
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -30,7 +9,7 @@ from typing import Any, Protocol
 
 from loguru import logger
 
-from . import logs
+from flask_prodready import logs
 
 __all__ = [
     "PROBLEM_CONTENT_TYPE",
@@ -89,7 +68,7 @@ class CapturedLogs(list[dict[str, Any]]):
 def _request_id_header() -> str:
     from flask import current_app, has_app_context
 
-    from .request_id import DEFAULT_HEADER
+    from flask_prodready.request_id import DEFAULT_HEADER
 
     if has_app_context():
         return str(current_app.config.get("PRODREADY_REQUEST_ID_HEADER", DEFAULT_HEADER))
@@ -160,8 +139,7 @@ def reset_logging() -> None:
 
     .. versionadded:: 0.1
     """
-    logs.uninstall()
-    logs.sink_failure_hooks.clear()
+    logs.log_process.uninstall()
     root = logging.getLogger()
     root.handlers = [h for h in root.handlers if not isinstance(h, logs.InterceptHandler)]
     root.setLevel(logging.WARNING)
@@ -171,13 +149,3 @@ def reset_logging() -> None:
         taken.propagate = True
     logging.captureWarnings(False)
     logger.remove()
-
-
-# The pytest fixtures, when pytest is there: pytest finds them among this module's names.
-if importlib.util.find_spec("pytest") is not None:
-    from ._fixtures import (  # noqa: F401
-        assert_problem_fixture,
-        prodready_alert_clock,
-        prodready_logs,
-        prodready_store,
-    )
