@@ -1,20 +1,20 @@
 """The ``/_prod`` dashboard, installed as ``flask_prodready.dashboard``.
 
 Server-rendered pages (Overview, Errors, Requests, Logs, Health, Config) that htmx refreshes
-in place; every page is complete and readable with JavaScript off. It reads only the public
-objects in ``app.extensions["prodready"]``: the error store, the health runner, the metrics
-snapshot source and the settings.
+in place; every page is complete and readable with JavaScript off. It reads what the core
+knows only through :mod:`flask_prodready.introspection`, keeps its own objects in
+``state.add_ons["dashboard"]`` and sees every request as an observer of the pipeline.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, request
 from loguru import logger
 
-from flask_prodready._version import __version__
+from flask_prodready.introspection import AppIntrospection
 from flask_prodready.pipeline import pipeline
 from flask_prodready.routes import lazy_url_builders
 from flask_prodready.state import ProdReadyState, get_state
@@ -22,6 +22,11 @@ from flask_prodready.state import ProdReadyState, get_state
 from .auth import DashboardAccess
 from .sync import HealthHistory, WorkerSync
 from .views import BLUEPRINT_NAME, make_blueprint
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
+
+    from flask_prodready.store import ErrorStore
 
 __all__ = ["BLUEPRINT_NAME", "COMPONENT", "Dashboard", "init_dashboard"]
 
@@ -74,22 +79,23 @@ def init_dashboard(app: Flask, state: ProdReadyState) -> None:
 
     .. versionadded:: 0.1
     """
-    values = dict(state.settings.values)
+    info = AppIntrospection(app, state)
+    values = info.settings
     access = DashboardAccess.from_settings(app, values)
     prefix = values["PRODREADY_DASHBOARD_URL_PREFIX"]
-    development = state.environment == "development" or app.debug
+    development = info.environment == "development" or app.debug
     if not access.modes and not development:
-        if state.environment == "testing":
+        if info.environment == "testing":
             return  # an app per test: nothing to say, the dashboard is simply not served
         logger.warning(
             "the dashboard is not served at {}: in {} it needs an access mode; set "
             "PRODREADY_DASHBOARD_TOKEN, PRODREADY_DASHBOARD_USERNAME with "
             "PRODREADY_DASHBOARD_PASSWORD_HASH, or PRODREADY_DASHBOARD_AUTHORISER",
             prefix,
-            state.environment,
+            info.environment,
         )
         return
-    version = values.get("PRODREADY_METRICS_APP_VERSION") or __version__
+    version = values.get("PRODREADY_METRICS_APP_VERSION") or info.version
     dashboard = Dashboard(
         access=access,
         prefix=prefix,
@@ -97,7 +103,7 @@ def init_dashboard(app: Flask, state: ProdReadyState) -> None:
         sync=WorkerSync(str(version)),
     )
     state.add_ons[COMPONENT] = dashboard
-    runner = state.health
+    runner = info.health_runner
     if runner is not None:
         runner.add_listener(dashboard.history.add)
     blueprint = make_blueprint()
@@ -107,20 +113,20 @@ def init_dashboard(app: Flask, state: ProdReadyState) -> None:
         app.register_blueprint(blueprint, url_prefix=prefix)
     # An observer of the shared middleware rather than a before_request hook: Flask
     # dispatches every hook on every request, and this one only acts every few seconds.
-    pipeline(app, state).observe("dashboard", _SyncObserver(dashboard.sync, state.error_store))
+    pipeline(app, state).observe("dashboard", _SyncObserver(dashboard.sync, info.error_store))
 
 
 class _SyncObserver:
     """Applies shared log levels and writes heartbeats, at most every few seconds."""
 
-    def __init__(self, sync: WorkerSync, store: Any) -> None:
+    def __init__(self, sync: WorkerSync, store: ErrorStore | None) -> None:
         self.sync = sync
         self.store = store
 
-    def begin(self, environ: Any) -> None:
+    def begin(self, environ: WSGIEnvironment) -> None:
         self.sync.maybe_run(self.store)
 
-    def end(self, environ: Any, status: int, req: Any, token: object) -> None:
+    def end(self, environ: WSGIEnvironment, status: int, req: Any, token: object) -> None:
         return None
 
 

@@ -1,4 +1,4 @@
-"""Who may see the dashboard, the session cookie of token logins, CSRF and login throttling.
+"""Who may see the dashboard: the access modes, and the rule that decides for each request.
 
 Modes, set in the settings (several may be set; any one lets a request in):
 
@@ -11,13 +11,11 @@ Modes, set in the settings (several may be set; any one lets a request in):
 With no mode the dashboard is open to loopback clients in development and not served at all
 in production. Comparisons are constant-time.
 
-Sessions (token mode) carry a random id; a logout revokes it in the store's shared key/value,
-so every worker refuses the cookie afterwards (:class:`SessionRevocations`). The CSRF token of
-a signed-in browser is derived from its session, so a value planted before login is worthless
-after it. A basic auth header that passed the password hash is remembered, as a keyed digest,
-for the session's length (:class:`VerifiedHeaders`). Failed logins are throttled per client and
-user name, with a cap over all clients that never applies to a browser that signed in before
-(:class:`LoginThrottle`).
+A basic auth header that passed the password hash is remembered, as a keyed digest, for the
+session's length (:class:`VerifiedHeaders`). The rest lives in modules of its own, whose
+names this module re-exports: the sessions of token logins and their revocation
+(:mod:`~flask_prodready.dashboard.sessions`), the throttling of failed logins
+(:mod:`~flask_prodready.dashboard.throttle`) and CSRF (:mod:`~flask_prodready.dashboard.csrf`).
 """
 
 from __future__ import annotations
@@ -30,21 +28,36 @@ import importlib
 import secrets
 import threading
 import time
-from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
 from flask import Flask, Request
-from itsdangerous import BadSignature, URLSafeTimedSerializer
-from loguru import logger
 from werkzeug.security import check_password_hash
 
 from flask_prodready.access import AccessPolicy
 from flask_prodready.exceptions import SetupError
-from flask_prodready.redaction import redact_url_passwords
 from flask_prodready.store import ErrorStore
+
+from .csrf import CSRF_COOKIE, CSRF_FIELD, CSRF_HEADER, csrf_ok, new_csrf_secret
+from .sessions import (
+    MAX_REVOKED,
+    SESSION_COOKIE,
+    SESSION_PREFIX,
+    Session,
+    SessionRevocations,
+    read_session_cookie,
+    session_cookie,
+)
+from .throttle import (
+    DEVICE_COOKIE,
+    DEVICE_SECONDS,
+    LoginThrottle,
+    device_cookie,
+    read_device_cookie,
+)
 
 __all__ = [
     "CSRF_COOKIE",
@@ -62,28 +75,9 @@ __all__ = [
     "Session",
     "SessionRevocations",
     "VerifiedHeaders",
+    "csrf_ok",
+    "new_csrf_secret",
 ]
-
-#: The cookie of a token login.
-SESSION_COOKIE = "prodready_dashboard"
-#: The cookie holding the CSRF secret; forms and htmx send it back as below.
-CSRF_COOKIE = "prodready_csrf"
-#: The form field carrying the CSRF token.
-CSRF_FIELD = "csrf_token"
-#: The header htmx sends the CSRF token in (``hx-headers``).
-CSRF_HEADER = "X-CSRF-Token"
-#: The cookie that marks a browser which signed in before: a throttling key, not a credential.
-DEVICE_COOKIE = "prodready_device"
-#: How long the device cookie lasts; every successful login renews it.
-DEVICE_SECONDS = 90 * 24 * 3600
-#: Key prefix of the session revocations in the store's shared key/value.
-SESSION_PREFIX = "dashboard_session:"
-#: Revoked sessions kept in the store; one more logout ends every session begun before it.
-MAX_REVOKED = 100
-_REVOKED_PREFIX = SESSION_PREFIX + "revoked:"
-_NOT_BEFORE_KEY = SESSION_PREFIX + "not_before"
-_SESSION_SALT = "flask-prodready-dashboard-session-v2"
-_DEVICE_SALT = "flask-prodready-dashboard-device"
 
 
 class Decision(Enum):
@@ -96,209 +90,6 @@ class Decision(Enum):
     LOGIN = "login"  # send the browser to the token login form
     CHALLENGE = "challenge"  # 401 with WWW-Authenticate: Basic
     FORBIDDEN = "forbidden"
-
-
-@dataclass
-class LoginThrottle:
-    """Failed logins per key within a sliding window, and over all keys (per process).
-
-    A key is one client and one user name (see :meth:`DashboardAccess.client_key`). A key
-    with ``attempts`` failures in the last ``window`` seconds is refused until the oldest of
-    them leaves the window, so an attacker can hold back only the key they share.
-    Past ``global_attempts`` failures of all keys together in the window, clients that never
-    signed in before are refused too; a *trusted* key (a browser with the device cookie of an
-    earlier login) is never held back by the failures of others.
-
-    :param attempts: failures allowed per key and window.
-    :param window: the window in seconds.
-    :param global_attempts: failures allowed over all keys and window before untrusted clients
-        are refused; ``0`` for ten times ``attempts``.
-    :param max_clients: keys remembered; the least recent are forgotten first.
-    :param clock: the monotonic clock (tests replace it).
-
-    .. versionadded:: 0.1
-    .. versionchanged:: 0.2
-       Keys are a client and a user name; a cap over all keys; trusted keys.
-    """
-
-    attempts: int
-    window: float = 60.0
-    global_attempts: int = 0
-    max_clients: int = 10_000
-    clock: Callable[[], float] = time.monotonic
-    _failures: OrderedDict[str, deque[float]] = field(default_factory=OrderedDict)
-    _all: deque[float] = field(default_factory=deque)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def __post_init__(self) -> None:
-        if self.global_attempts <= 0:
-            self.global_attempts = 10 * self.attempts
-        self._all = deque(maxlen=self.global_attempts)
-
-    def blocked(self, key: str, trusted: bool = False) -> bool:
-        """Whether ``key`` may not try now: its own failures, or (untrusted) everyone's."""
-        horizon = self.clock() - self.window
-        with self._lock:
-            recent = self._failures.get(key)
-            if recent is not None:
-                while recent and recent[0] <= horizon:
-                    recent.popleft()
-                if len(recent) >= self.attempts:
-                    return True
-            if trusted:
-                return False
-            while self._all and self._all[0] <= horizon:
-                self._all.popleft()
-            return len(self._all) >= self.global_attempts
-
-    def failed(self, key: str) -> None:
-        """Count one failure of ``key``."""
-        now = self.clock()
-        with self._lock:
-            recent = self._failures.pop(key, None) or deque(maxlen=self.attempts)
-            recent.append(now)
-            self._failures[key] = recent
-            self._all.append(now)
-            while len(self._failures) > self.max_clients:
-                self._failures.popitem(last=False)
-
-
-@dataclass(frozen=True)
-class Session:
-    """One token login, as its signed cookie says.
-
-    :param sid: the random session id.
-    :param issued: when it began, in seconds since the epoch.
-    :param offline: begun while the store could not be reached.
-
-    .. versionadded:: 0.2
-    """
-
-    sid: str
-    issued: float
-    offline: bool = False
-
-
-@dataclass
-class SessionRevocations:
-    """Sessions ended by a logout, shared by every worker through the store's key/value.
-
-    A logout adds ``dashboard_session:revoked:<id>`` (until the session would have expired
-    anyway); every check of a session cookie reads them, so a logout in one worker is honoured
-    by all the others at once. At most :data:`MAX_REVOKED` are kept: past that, one logout
-    sets ``dashboard_session:not_before`` instead, which ends every session begun before it.
-
-    When the store cannot be read (or is backing off after a failure), the check fails
-    closed for sessions begun before the outage: they are refused, since one of them may
-    have been revoked by another worker. A login during the outage begins an *offline*
-    session, which is let in until the store is back and then checked as usual, so the
-    dashboard stays reachable; one from an earlier outage is refused by a worker that has
-    read the store since it began. A logout during the outage is honoured at once by the
-    worker that served it, and written to the store when it answers again.
-
-    :param seconds: how long a session lasts.
-    :param backoff: seconds to leave a failing store alone.
-    :param max_revoked: revoked sessions kept in the store.
-    :param max_local: this process's own logouts remembered; the oldest are forgotten first.
-    :param failures: store failures counted so far.
-
-    .. versionadded:: 0.2
-    """
-
-    seconds: float
-    backoff: float = 5.0
-    max_revoked: int = MAX_REVOKED
-    max_local: int = 10_000
-    failures: int = 0
-    _local: OrderedDict[str, float] = field(default_factory=OrderedDict)
-    _pending: dict[str, float] = field(default_factory=dict)
-    _failed_at: float = float("-inf")
-    _last_read: float = 0.0
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def reachable(self, store: ErrorStore | None) -> bool:
-        """Whether the store answers now (or there is none); writes pending revocations."""
-        return store is None or self._read(store) is not None
-
-    def revoked(self, session: Session, store: ErrorStore | None) -> bool:
-        """Whether ``session`` was ended by a logout, in any worker; see the class."""
-        now = time.time()
-        with self._lock:
-            for sid in [sid for sid, until in self._local.items() if until <= now]:
-                del self._local[sid]
-            if session.sid in self._local:
-                return True
-        if store is None:
-            return False  # nothing shared: only this worker's logouts are known
-        shared = self._read(store)
-        if shared is None:
-            return not session.offline or session.issued <= self._last_read
-        return _REVOKED_PREFIX + session.sid in shared or session.issued <= _float(
-            shared.get(_NOT_BEFORE_KEY)
-        )
-
-    def revoke(self, session: Session, store: ErrorStore | None) -> None:
-        """End ``session`` here at once, and in every worker through the store."""
-        until = session.issued + self.seconds
-        with self._lock:
-            self._local[session.sid] = until
-            while len(self._local) > self.max_local:
-                self._local.popitem(last=False)
-            if store is not None:
-                self._pending[session.sid] = until
-        if store is not None:
-            self._read(store)  # writes it, or keeps it pending until the store answers
-
-    def _read(self, store: ErrorStore) -> dict[str, str] | None:
-        if time.monotonic() < self._failed_at + self.backoff:
-            return None
-        try:
-            shared = store.values(SESSION_PREFIX)
-            with self._lock:
-                pending = dict(self._pending)
-            for sid, until in pending.items():
-                self._write(store, shared, sid, until)
-                with self._lock:
-                    self._pending.pop(sid, None)
-            self._last_read = time.time()
-        except Exception as exc:  # any store failure: refuse old sessions, never answer 500
-            self._failed_at = time.monotonic()
-            self.failures += 1
-            logger.bind(logger="flask_prodready.dashboard").warning(
-                "cannot reach the store for dashboard sessions ({}: {}); for {}s only "
-                "sessions begun during the outage are let in",
-                type(exc).__name__,
-                redact_url_passwords(str(exc))[:200],
-                self.backoff,
-            )
-            return None
-        return shared
-
-    def _write(self, store: ErrorStore, shared: dict[str, str], sid: str, until: float) -> None:
-        now = time.time()
-        not_before = shared.get(_NOT_BEFORE_KEY)
-        if not_before is not None and _float(not_before) + self.seconds <= now:
-            store.set_value(_NOT_BEFORE_KEY, None)  # every session it ended has expired
-            del shared[_NOT_BEFORE_KEY]
-        live = []
-        for key in [k for k in shared if k.startswith(_REVOKED_PREFIX)]:
-            if _float(shared[key]) <= now:
-                store.set_value(key, None)
-                del shared[key]
-            else:
-                live.append(key)
-        if until <= now or _REVOKED_PREFIX + sid in shared:
-            return
-        if len(live) >= self.max_revoked:
-            # Full: end every session begun until now (this one too) with one entry.
-            store.set_value(_NOT_BEFORE_KEY, repr(now))
-            shared[_NOT_BEFORE_KEY] = repr(now)
-            for key in live:
-                store.set_value(key, None)
-                del shared[key]
-            return
-        store.set_value(_REVOKED_PREFIX + sid, repr(until))
-        shared[_REVOKED_PREFIX + sid] = repr(until)
 
 
 @dataclass
@@ -401,7 +192,7 @@ class DashboardAccess:
             object.__setattr__(self, "verified", VerifiedHeaders(self.session_seconds))
 
     @classmethod
-    def from_settings(cls, app: Flask, values: dict[str, Any]) -> DashboardAccess:
+    def from_settings(cls, app: Flask, values: Mapping[str, Any]) -> DashboardAccess:
         """Build the rule from the validated ``PRODREADY_DASHBOARD_*`` values.
 
         :raises SetupError: for half a basic mode, or an authoriser that cannot be imported.
@@ -515,18 +306,12 @@ class DashboardAccess:
         :class:`SessionRevocations`.
         """
         assert self.revocations is not None
-        offline = not self.revocations.reachable(store)
-        payload = {"sid": secrets.token_urlsafe(18), "iat": time.time(), "offline": offline}
-        return str(self._serializer().dumps(payload))
+        return session_cookie(self.secret, offline=not self.revocations.reachable(store))
 
     def session(self, value: str | None, store: ErrorStore | None = None) -> Session | None:
         """The session of cookie ``value``: signed by us, not expired, not revoked."""
-        if not value:
-            return None
-        try:
-            loaded = self._serializer().loads(value, max_age=self.session_seconds)
-            session = Session(str(loaded["sid"]), float(loaded["iat"]), bool(loaded["offline"]))
-        except (BadSignature, TypeError, KeyError, ValueError):
+        session = read_session_cookie(self.secret, value, self.session_seconds)
+        if session is None:
             return None
         assert self.revocations is not None
         return None if self.revocations.revoked(session, store) else session
@@ -550,47 +335,18 @@ class DashboardAccess:
 
     def new_device(self) -> str:
         """A signed device cookie value, set after a successful login."""
-        return str(self._device_serializer().dumps(secrets.token_urlsafe(18)))
+        return device_cookie(self._device_key())
 
     def device(self, value: str | None) -> str | None:
         """The device id in cookie ``value``, when signed by us and not expired."""
-        if not value:
-            return None
-        try:
-            loaded = self._device_serializer().loads(value, max_age=DEVICE_SECONDS)
-        except BadSignature:
-            return None
-        return loaded if isinstance(loaded, str) and loaded else None
+        return read_device_cookie(self._device_key(), value)
 
-    def _serializer(self) -> URLSafeTimedSerializer:
-        return URLSafeTimedSerializer(self.secret, salt=_SESSION_SALT)
-
-    def _device_serializer(self) -> URLSafeTimedSerializer:
+    def _device_key(self) -> bytes:
         # The password hash joins the key: without a SECRET_KEY and a token, the rest is public.
-        key = hashlib.sha256(self.secret + (self.password_hash or "").encode()).digest()
-        return URLSafeTimedSerializer(key, salt=_DEVICE_SALT)
+        return hashlib.sha256(self.secret + (self.password_hash or "").encode()).digest()
 
 
 _LOOPBACK = AccessPolicy()
-
-
-def new_csrf_secret() -> str:
-    """A fresh random CSRF secret for the CSRF cookie."""
-    return secrets.token_urlsafe(32)
-
-
-def csrf_ok(request: Request, expected: str | None = None) -> bool:
-    """Whether the request carries the CSRF token (constant-time).
-
-    :param expected: the token; by default the value of the CSRF cookie. A signed-in
-        browser's is :meth:`DashboardAccess.session_csrf`.
-    """
-    if expected is None:
-        expected = request.cookies.get(CSRF_COOKIE, "")
-    presented = request.headers.get(CSRF_HEADER) or request.form.get(CSRF_FIELD, "")
-    if not expected or not presented:
-        return False
-    return hmac.compare_digest(expected.encode(), presented.encode())
 
 
 def _basic_credentials(request: Request) -> tuple[str, str] | None:
@@ -625,11 +381,3 @@ def _load_authoriser(value: Any) -> Callable[[], Any] | None:
         raise SetupError(f"PRODREADY_DASHBOARD_AUTHORISER names {value!r}, which is not callable")
     authoriser: Callable[[], Any] = target
     return authoriser
-
-
-def _float(text: str | None) -> float:
-    """A stored number; ``0.0`` for none or garbage (an entry that ends nothing)."""
-    try:
-        return float(text) if text is not None else 0.0
-    except ValueError:
-        return 0.0

@@ -1,4 +1,5 @@
-"""What each page shows, gathered from the public interfaces (no Flask response here)."""
+"""What each page shows, read through :mod:`flask_prodready.introspection` (no Flask response
+here)."""
 
 from __future__ import annotations
 
@@ -9,26 +10,26 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask
-
-from flask_prodready import logs
-from flask_prodready.cli import config_warnings, settings_rows
-from flask_prodready.state import ProdReadyState
 from flask_prodready.store import StoreError
 
 from .charts import chart
 from .sync import LEVEL_PREFIX, instances
 
 if TYPE_CHECKING:
+    from flask_prodready import HealthReport, MetricsSnapshot, RouteStats
+    from flask_prodready.introspection import AppIntrospection
+
     from . import Dashboard
 
 __all__ = [
     "FORMATTERS",
     "config_rows",
+    "firing_alerts",
     "health",
     "log_levels",
     "overview",
     "parse_line",
+    "performance",
     "route_rows",
 ]
 
@@ -94,29 +95,21 @@ def parse_line(text: str) -> dict[str, Any]:
     return data
 
 
-def _health_report(state: ProdReadyState, app: Flask) -> Any:
-    runner = state.health
-    if runner is None:
-        return None
-    return runner.report(app=app)
-
-
-def _snapshot(state: ProdReadyState, minutes: float) -> tuple[Any, str | None]:
-    source = state.metrics
-    if source is None:
+def _snapshot(info: AppIntrospection, minutes: float) -> tuple[MetricsSnapshot | None, str | None]:
+    if not info.metrics_on:
         return None, "metrics are switched off (PRODREADY_METRICS_ENABLED)"
     try:
-        return source.snapshot(minutes), None
+        return info.metrics_snapshot(minutes), None
     except Exception as exc:  # a broken multiprocess directory must not break the page
         return None, f"metrics unavailable: {type(exc).__name__}: {exc}"
 
 
-def overview(state: ProdReadyState, app: Flask, dashboard: Dashboard) -> dict[str, Any]:
+def overview(info: AppIntrospection, dashboard: Dashboard) -> dict[str, Any]:
     """Overview: health, charts for 15 and 60 minutes, newest errors, alerts, instances."""
     windows = []
     problem = None
     for minutes in (15, 60):
-        snapshot, problem = _snapshot(state, minutes)
+        snapshot, problem = _snapshot(info, minutes)
         if snapshot is None:
             continue
         series = snapshot.series
@@ -131,7 +124,7 @@ def overview(state: ProdReadyState, app: Flask, dashboard: Dashboard) -> dict[st
                 ],
             }
         )
-    store = state.error_store
+    store = info.error_store
     groups: list[Any] = []
     workers: list[Any] = []
     if store is not None:
@@ -141,40 +134,38 @@ def overview(state: ProdReadyState, app: Flask, dashboard: Dashboard) -> dict[st
         except StoreError as exc:
             problem = str(exc)
     return {
-        "report": _health_report(state, app),
+        "report": info.health_report(),
         "windows": windows,
         "groups": groups,
-        "alerts": firing_alerts(state),
+        "alerts": firing_alerts(info),
         "instances": workers,
         "store_missing": store is None,
         "problem": problem,
     }
 
 
-def firing_alerts(state: ProdReadyState) -> list[Any]:
-    """Firing alerts, when an alerts part with ``firing()`` exists; else none."""
-    engine = state.alerts
-    firing = getattr(engine, "firing", None)
-    if not callable(firing):
-        return []
+def firing_alerts(info: AppIntrospection) -> list[Any]:
+    """Firing alerts; none with the alerts part off, or when it cannot answer."""
     try:
-        return list(firing())
+        return info.firing_alerts()
     except Exception:  # an alert engine failing must not hide the rest of the overview
         return []
 
 
-def route_rows(state: ProdReadyState, minutes: float, sort: str) -> tuple[list[Any], str | None]:
+def route_rows(
+    info: AppIntrospection, minutes: float, sort: str
+) -> tuple[list[RouteStats], str | None]:
     """Each route's stats over ``minutes``, sorted by column ``sort``."""
-    snapshot, problem = _snapshot(state, minutes)
+    snapshot, problem = _snapshot(info, minutes)
     if snapshot is None:
         return [], problem
     key = _SORT_KEYS.get(sort, _SORT_KEYS["requests"])
     return sorted(snapshot.routes, key=key), None
 
 
-def health(state: ProdReadyState, app: Flask, dashboard: Dashboard) -> dict[str, Any]:
+def health(info: AppIntrospection, dashboard: Dashboard) -> dict[str, Any]:
     """Every check's latest outcome and its history in this worker."""
-    report = _health_report(state, app)
+    report: HealthReport | None = info.health_report()
     checks = []
     if report is not None:
         for outcome in report.checks:
@@ -182,40 +173,38 @@ def health(state: ProdReadyState, app: Flask, dashboard: Dashboard) -> dict[str,
     return {"report": report, "checks": checks}
 
 
-def config_rows(app: Flask, state: ProdReadyState) -> tuple[list[Any], list[str]]:
+def config_rows(info: AppIntrospection) -> tuple[list[Any], list[str]]:
     """``flask prodready config`` rows and ``flask prodready check`` warnings."""
-    return settings_rows(app), config_warnings(app)
+    return info.settings_rows(), info.config_warnings()
 
 
-def log_levels(state: ProdReadyState) -> list[tuple[str, str]]:
+def log_levels(info: AppIntrospection) -> list[tuple[str, str]]:
     """``(logger, level)`` in force in this worker: overall first, then named loggers."""
-    try:
-        rows = [("", logs.get_log_level())]
-    except RuntimeError:
+    overall = info.log_level()
+    if overall is None:
         return []
-    names = set(state.setting("PRODREADY_LOG_LEVELS"))
-    store = state.error_store
+    rows = [("", overall)]
+    names = set(info.setting("PRODREADY_LOG_LEVELS"))
+    store = info.error_store
     if store is not None:
         with contextlib.suppress(StoreError):
             names |= {key.removeprefix(LEVEL_PREFIX) for key in store.values(LEVEL_PREFIX)}
-    rows.extend((name, logs.get_log_level(name)) for name in sorted(names) if name)
+    for name in sorted(name for name in names if name):
+        level = info.log_level(name)
+        if level is not None:  # None only once logging was reset meanwhile
+            rows.append((name, level))
     return rows
 
 
-def performance(state: ProdReadyState, app: Flask) -> dict[str, Any]:
+def performance(info: AppIntrospection) -> dict[str, Any]:
     """Kept profiles, N+1 findings and slow requests."""
-    from flask_prodready.profiling import armed, list_profiles
-
-    profiling_on = state.profiling is not None
-    sql = state.sql
-    access = state.logs
     return {
-        "profiles": list_profiles(app) if profiling_on else [],
-        "profiling_on": profiling_on,
-        "armed": armed(app) if profiling_on else None,
-        "routes": sorted({rule.rule for rule in app.url_map.iter_rules()}),
-        "repeated": list(sql.repeated) if sql is not None else [],
-        "sql_on": sql is not None,
-        "slow": list(access.slow) if access is not None else [],
-        "slow_ms": access.slow_ms if access is not None else 0,
+        "profiles": info.profiles(),
+        "profiling_on": info.profiling_on,
+        "armed": info.armed_profiling(),
+        "routes": sorted({rule.rule for rule in info.app.url_map.iter_rules()}),
+        "repeated": info.repeated_queries(),
+        "sql_on": info.sql_on,
+        "slow": info.slow_requests(),
+        "slow_ms": info.slow_request_ms,
     }

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask_prodready import logs
+from flask_prodready import set_log_level
 from flask_prodready.health import CheckOutcome
 from flask_prodready.store import ErrorStore, StoreError
 
@@ -111,7 +111,7 @@ class WorkerSync:
             if self._applied.get(name) == level:
                 continue
             try:
-                logs.set_log_level(level, name or None)
+                set_log_level(level, name or None)
             except (ValueError, RuntimeError):
                 continue
             self._applied[name] = level

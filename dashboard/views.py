@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
     abort,
-    current_app,
     g,
     redirect,
     render_template,
@@ -19,23 +18,17 @@ from flask.typing import ResponseReturnValue
 from flask_htmx import HTMX
 from werkzeug.wrappers import Response
 
-from flask_prodready import logs
-from flask_prodready._version import __version__
-from flask_prodready.state import ProdReadyState, get_state
-from flask_prodready.store import ErrorStore, StoreError
+from flask_prodready import set_log_level
+from flask_prodready.introspection import introspect
+from flask_prodready.state import get_state
+from flask_prodready.store import StoreError
 
 from . import pages
-from .auth import (
-    CSRF_COOKIE,
-    DEVICE_COOKIE,
-    DEVICE_SECONDS,
-    SESSION_COOKIE,
-    Decision,
-    Session,
-    csrf_ok,
-    new_csrf_secret,
-)
+from .auth import Decision
+from .csrf import CSRF_COOKIE, csrf_ok, new_csrf_secret
+from .sessions import SESSION_COOKIE, Session
 from .sync import LEVEL_PREFIX
+from .throttle import DEVICE_COOKIE, DEVICE_SECONDS
 
 if TYPE_CHECKING:
     from . import Dashboard
@@ -88,8 +81,7 @@ def make_blueprint() -> Blueprint:
 
 
 def _dashboard() -> Dashboard:
-    dashboard: Dashboard = get_state().add_ons["dashboard"]  # type: ignore[assignment]
-    return dashboard
+    return cast("Dashboard", get_state().add_ons["dashboard"])
 
 
 def _guard() -> ResponseReturnValue | None:
@@ -101,7 +93,7 @@ def _guard() -> ResponseReturnValue | None:
     if request.endpoint in _PUBLIC_ENDPOINTS:
         decision = Decision.ALLOWED
     else:
-        grant = dashboard.access.grant(request, _store(get_state()))
+        grant = dashboard.access.grant(request, introspect().error_store)
         decision = grant.decision
         if decision is Decision.ALLOWED:
             g._prodready_let_in = True
@@ -154,20 +146,20 @@ def _set_csrf_cookie(response: Response) -> Response:
 
 def _template_globals() -> dict[str, Any]:
     dashboard = _dashboard()
-    state = get_state()
+    info = introspect()
     # The login page is for anyone: it shows nothing about the app (no alerts, environment,
     # host or version).
     let_in = bool(g.get("_prodready_let_in"))
     return {
         "csrf_token": g.get("_prodready_csrf", ""),
         "poll_ms": dashboard.poll_ms,
-        "state": state,
-        "version": __version__,
+        "prodready": info,
+        "version": info.version,
         "modes": dashboard.access.modes,
         "let_in": let_in,
         "signed_in": g.get("_prodready_session") is not None,
         "fmt": pages.FORMATTERS,
-        "firing": pages.firing_alerts(state) if let_in else [],
+        "firing": pages.firing_alerts(info) if let_in else [],
     }
 
 
@@ -178,24 +170,18 @@ def _page(template: str, live: str | None = None, **context: Any) -> ResponseRet
     return render_template(template, live_template=live, **context)
 
 
-def _store(state: ProdReadyState) -> ErrorStore | None:
-    store: ErrorStore | None = state.error_store
-    return store
-
-
 # -- pages ------------------------------------------------------------------------------
 
 
 def index() -> ResponseReturnValue:
     """Overview: health, traffic charts, newest errors, alerts, instances."""
-    context = pages.overview(get_state(), current_app._get_current_object(), _dashboard())  # type: ignore[attr-defined]
+    context = pages.overview(introspect(), _dashboard())
     return _page("prodready/overview.html", "prodready/_overview.html", **context)
 
 
 def errors() -> ResponseReturnValue:
     """Error groups, filtered and paged."""
-    state = get_state()
-    store = _store(state)
+    store = introspect().error_store
     route = request.args.get("route") or None
     status_text = request.args.get("status", "")
     status = int(status_text) if status_text.isdigit() else None
@@ -229,7 +215,7 @@ def errors() -> ResponseReturnValue:
 
 def error(fingerprint: str) -> ResponseReturnValue:
     """One error group: stack, request context, occurrences and the request's log lines."""
-    store = _store(get_state())
+    store = introspect().error_store
     group = store.group(fingerprint) if store is not None else None
     if store is None or group is None:
         abort(404)
@@ -243,7 +229,7 @@ def error(fingerprint: str) -> ResponseReturnValue:
 
 def resolve(fingerprint: str) -> ResponseReturnValue:
     """Resolve (``resolved=1``) or reopen (``resolved=0``) a group."""
-    store = _store(get_state())
+    store = introspect().error_store
     resolved = request.form.get("resolved") == "1"
     if store is None or not store.set_resolved(fingerprint, resolved):
         abort(404)
@@ -258,7 +244,7 @@ def requests_page() -> ResponseReturnValue:
     minutes = request.args.get("minutes", 15, type=int) or 15
     minutes = min(max(minutes, 1), 60)
     sort = request.args.get("sort", "requests")
-    rows, problem = pages.route_rows(get_state(), minutes, sort)
+    rows, problem = pages.route_rows(introspect(), minutes, sort)
     return _page(
         "prodready/requests.html",
         "prodready/_requests.html",
@@ -271,8 +257,8 @@ def requests_page() -> ResponseReturnValue:
 
 def logs_page() -> ResponseReturnValue:
     """Recent WARNING+ lines of every worker, searchable by request id; log levels."""
-    state = get_state()
-    store = _store(state)
+    info = introspect()
+    store = info.error_store
     request_id = request.args.get("request_id", "").strip() or None
     lines = []
     problem = None
@@ -286,27 +272,28 @@ def logs_page() -> ResponseReturnValue:
         "prodready/_logs.html",
         lines=lines,
         request_id=request_id or "",
-        levels=pages.log_levels(state),
-        level_names=logs.LEVELS,
+        levels=pages.log_levels(info),
+        level_names=info.log_level_names,
         store_missing=store is None,
         problem=problem,
-        shipping_failures=logs.store_line_failures(),
+        shipping_failures=info.log_store_failures(),
     )
 
 
 def log_level() -> ResponseReturnValue:
     """Change a log level in this worker now and, through the store, in every worker."""
+    info = introspect()
     level = request.form.get("level", "").upper()
     name = request.form.get("logger", "").strip()
-    if level not in logs.LEVELS or len(name) > 200:
+    if level not in info.log_level_names or len(name) > 200:
         abort(400)
     try:
-        logs.set_log_level(level, name or None)
+        set_log_level(level, name or None)
     except RuntimeError:
         abort(409)
     dashboard = _dashboard()
     dashboard.sync.remember(name, level)
-    store = _store(get_state())
+    store = info.error_store
     if store is not None:
         try:
             store.set_value(LEVEL_PREFIX + name, level)
@@ -317,68 +304,58 @@ def log_level() -> ResponseReturnValue:
 
 def health() -> ResponseReturnValue:
     """Every check with its recent results."""
-    context = pages.health(get_state(), current_app._get_current_object(), _dashboard())  # type: ignore[attr-defined]
+    context = pages.health(introspect(), _dashboard())
     return _page("prodready/health.html", "prodready/_health.html", **context)
 
 
 def run_health() -> ResponseReturnValue:
     """Run every check now, bypassing the cache."""
-    runner = get_state().health
+    info = introspect()
+    runner = info.health_runner
     if runner is None:
         abort(404)
-    runner.run(app=current_app._get_current_object(), use_cache=False)  # type: ignore[attr-defined]
+    runner.run(app=info.app, use_cache=False)
     return redirect(url_for(f"{BLUEPRINT_NAME}.health"), 303)
 
 
 def config() -> ResponseReturnValue:
     """Effective settings (redacted) with their sources, and the result of the check."""
-    rows, warnings = pages.config_rows(current_app._get_current_object(), get_state())  # type: ignore[attr-defined]
+    rows, warnings = pages.config_rows(introspect())
     return render_template("prodready/config.html", rows=rows, warnings=warnings)
 
 
 def alerts_page() -> ResponseReturnValue:
     """Every alert rule with its state, and the history of state changes."""
-    engine = get_state().alerts
-    states = engine.states() if engine is not None else []
-    rules = {rule.name: rule for rule in engine.rules} if engine is not None else {}
-    history = engine.history() if engine is not None else []
+    info = introspect()
     return _page(
         "prodready/alerts.html",
         "prodready/_alerts.html",
-        states=states,
-        rules=rules,
-        history=history,
-        alerts_off=engine is None,
+        states=info.alert_states(),
+        rules={rule.name: rule for rule in info.alert_rules()},
+        history=info.alert_history(),
+        alerts_off=not info.alerts_on,
     )
 
 
 def performance() -> ResponseReturnValue:
     """Profiles, repeated queries (N+1) and slow requests."""
-    context = pages.performance(get_state(), current_app._get_current_object())  # type: ignore[attr-defined]
+    context = pages.performance(introspect())
     return render_template("prodready/performance.html", **context)
 
 
 def profile(profile_id: str) -> ResponseReturnValue:
     """One profile: its functions by cumulative time."""
-    from flask_prodready.profiling import list_profiles
-
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    if get_state().profiling is None:
+    found = introspect().profile(profile_id)
+    if found is None:
         abort(404)
-    found = [p for p in list_profiles(app) if p["id"] == profile_id]
-    if not found:
-        abort(404)
-    return render_template("prodready/profile.html", profile=found[0])
+    return render_template("prodready/profile.html", profile=found)
 
 
 def profile_download(profile_id: str) -> ResponseReturnValue:
     """The profile as a ``.prof`` file, for snakeviz or pstats."""
     from flask import send_file
 
-    from flask_prodready.profiling import profile_file
-
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    path = profile_file(app, profile_id) if get_state().profiling is not None else None
+    path = introspect().profile_file(profile_id)
     if path is None:
         abort(404)
     return send_file(
@@ -398,7 +375,7 @@ def arm_profiling() -> ResponseReturnValue:
     if not route.startswith("/") or len(route) > 300 or not 1 <= count <= 50:
         abort(400)
     try:
-        arm(current_app._get_current_object(), route, count)  # type: ignore[attr-defined]
+        arm(introspect().app, route, count)
     except (KeyError, StoreError):
         abort(409)
     return redirect(url_for(f"{BLUEPRINT_NAME}.performance"), 303)
@@ -425,7 +402,7 @@ def login() -> ResponseReturnValue:
             response = redirect(target, 303)
             response.set_cookie(
                 SESSION_COOKIE,
-                access.new_session(_store(get_state())),
+                access.new_session(introspect().error_store),
                 max_age=access.session_seconds,
                 httponly=True,
                 samesite="Strict",
@@ -444,7 +421,7 @@ def logout() -> ResponseReturnValue:
     dashboard = _dashboard()
     session: Session | None = g.get("_prodready_session")
     if session is not None:
-        dashboard.access.revoke(session, _store(get_state()))
+        dashboard.access.revoke(session, introspect().error_store)
     g._prodready_csrf_cookie = new_csrf_secret()
     response = redirect(url_for(f"{BLUEPRINT_NAME}.login"), 303)
     response.delete_cookie(SESSION_COOKIE, path=dashboard.prefix)

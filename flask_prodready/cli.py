@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import sys
-from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -14,9 +11,11 @@ import click
 from flask import Flask
 from flask.cli import AppGroup, FlaskGroup, NoAppException, ScriptInfo
 
+from .config_report import config_warnings as config_warnings
+from .config_report import settings_rows as settings_rows
 from .exceptions import ConfigError, ConfigProblem
-from .redaction import is_secret_key, redact
-from .settings import ENV_SWITCHER, LoadedSettings, secret_key_problem
+from .introspection import introspect
+from .settings import ENV_SWITCHER, secret_key_problem
 from .state import get_state
 
 __all__ = [
@@ -96,34 +95,6 @@ def _load_app() -> Flask:
     return app
 
 
-def _settings_rows(app: Flask, loaded: LoadedSettings) -> Iterator[tuple[str, Any, str]]:
-    internal = loaded.internal_keys()
-    for key in sorted(app.config.keys()):
-        if key in internal or key.endswith("_FOR_DYNACONF"):
-            continue
-        sources = loaded.sources(key)
-        yield key, redact(app.config.get(key), key=key), sources[0] if sources else "default"
-
-
-def settings_rows(app: Flask) -> list[tuple[str, Any, str]]:
-    """The effective settings of ``app`` as ``flask prodready config`` shows them.
-
-    Each row is ``(key, value, source)``; secret-looking values are redacted.
-
-    .. versionadded:: 0.1
-    """
-    return list(_settings_rows(app, get_state(app).settings))
-
-
-def config_warnings(app: Flask) -> list[str]:
-    """The warnings of ``flask prodready check``: secrets in committed files, secret files
-    git would commit.
-
-    .. versionadded:: 0.1
-    """
-    return list(_warnings(get_state(app).settings))
-
-
 def _jsonable(value: Any) -> Any:
     """``value`` as JSON can hold it: lists element by element, anything else as text."""
     if isinstance(value, list | tuple):
@@ -142,7 +113,7 @@ def config_command(as_json: bool) -> None:
     app = _load_app()
     with app.app_context():
         loaded = get_state(app).settings
-        rows = list(_settings_rows(app, loaded))
+        rows = settings_rows(app)
     if as_json:
         document = {
             "environment": loaded.environment,
@@ -173,7 +144,7 @@ def check_command() -> None:
     """
     app = _load_app()
     loaded = get_state(app).settings
-    for warning in _warnings(loaded):
+    for warning in config_warnings(app):
         click.secho(f"warning: {warning}", err=True, fg="yellow")
     problems: list[ConfigProblem] = []
     secret_key = secret_key_problem(app, loaded)
@@ -192,7 +163,7 @@ def health_command(as_json: bool) -> None:
     from .health import HealthStatus
 
     app = _load_app()
-    runner = get_state(app).health
+    runner = introspect(app).health_runner
     if runner is None:
         click.secho(
             "health checks are switched off (PRODREADY_HEALTH_ENABLED is false)", err=True, fg="red"
@@ -285,49 +256,6 @@ def _health_detail(output: str | None, value: Any, unit: str | None) -> str:
     return "; ".join(parts)
 
 
-def _warnings(loaded: LoadedSettings) -> Iterator[str]:
-    """Secrets in committed files, and secret files git would commit."""
-    if loaded.dynaconf is not None:
-        for meta, data in loaded.dynaconf.loaded_by_loaders.items():
-            path = Path(meta.identifier)
-            if meta.loader == "validator" or not path.is_file() or path.name.startswith(".secrets"):
-                continue
-            for key_path in _secret_paths(data):
-                top = key_path.split(".", 1)[0]
-                yield (
-                    f"{key_path} is set in {path.name} [{meta.env.lower()}], a file that is "
-                    f"usually committed; move it to .secrets.toml or the environment variable "
-                    f"{loaded.envvar(top)}"
-                )
-    secret_files = [p for p in loaded.settings_files if p.name.startswith(".secrets")]
-    yield from _not_ignored([*secret_files, loaded.dotenv_path])
-
-
-def _secret_paths(data: Mapping[str, Any], parent: str = "") -> Iterator[str]:
-    for key, value in data.items():
-        path = f"{parent}.{key}" if parent else str(key)
-        if is_secret_key(key) and value not in (None, "") and not isinstance(value, bool):
-            yield path
-        elif isinstance(value, Mapping):
-            yield from _secret_paths(value, path)
-
-
-def _not_ignored(paths: list[Path]) -> Iterator[str]:
-    git = shutil.which("git")
-    if git is None or not paths:
-        return
-    for path in paths:
-        result = subprocess.run(
-            [git, "-C", str(path.parent), "check-ignore", "-q", path.name],
-            capture_output=True,
-            check=False,
-        )
-        if result.returncode == 1:
-            yield (
-                f"{path} is not git-ignored; add {path.name} to .gitignore so it is never committed"
-            )
-
-
 @prodready_cli.group("alerts")
 def alerts_group() -> None:
     """Alert rules: export them for Prometheus, or evaluate them now."""
@@ -340,14 +268,15 @@ def export_rules_command(output: str | None) -> None:
     from .alerts import export_prometheus_rules
 
     app = _load_app()
-    engine = get_state(app).alerts
-    if engine is None:
+    info = introspect(app)
+    if not info.alerts_on:
         click.secho("alerts are off (PRODREADY_ALERTS_ENABLED is false)", err=True, fg="red")
         raise SystemExit(1)
-    text = export_prometheus_rules(engine.rules)
+    rules = info.alert_rules()
+    text = export_prometheus_rules(rules)
     if output:
         Path(output).write_text(text, encoding="utf-8")
-        click.echo(f"wrote {len(engine.rules)} rules to {output}", err=True)
+        click.echo(f"wrote {len(rules)} rules to {output}", err=True)
     else:
         click.echo(text, nl=False)
 

@@ -16,7 +16,7 @@ from flask.cli import ScriptInfo
 from flask_prodready import ProdReady
 from flask_prodready.cli import prodready_cli
 
-from .conftest import AppDir
+from .support.apps import AppDir
 
 # A SECRET_KEY that passes the production check (random-looking, 64 characters).
 STRONG_KEY = "9f2c4e7a1b8d3f6e0a5c2b9d8e7f1a3c4b6d8e0f2a4c6e8b1d3f5a7c9e0b2d4f"

@@ -1,4 +1,8 @@
-"""The dashboard: access modes, CSRF, security headers, every page and partial, escaping."""
+"""The dashboard: access modes, CSRF, security headers, every page and partial, escaping.
+
+Covers ``dashboard.charts``, ``dashboard.pages``, ``dashboard.views``, ``dashboard.sync``,
+``dashboard.settings``.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,8 @@ from werkzeug.security import generate_password_hash
 from flask_prodready import get_state
 from flask_prodready.testing import capture_logs
 
-from .conftest import AppDir, wait_until
+from .support.apps import AppDir
+from .support.servers import wait_until
 
 PAGES = [
     "/_prod/",
