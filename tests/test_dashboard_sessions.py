@@ -1,14 +1,14 @@
 """Dashboard sessions: logout ends a session in every worker, CSRF rotation at login, a login
 page that tells nothing, basic auth hashed once per session, and throttling that one client
-cannot turn against the others."""
+cannot turn against the others.
+
+Covers ``dashboard.csrf``, ``dashboard.sessions``, ``dashboard.throttle``.
+"""
 
 from __future__ import annotations
 
 import importlib
-import os
 import re
-import sys
-import textwrap
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -23,9 +23,10 @@ from flask_prodready import get_state
 from flask_prodready._version import __version__
 from flask_prodready.store import StoreError
 
-from .conftest import REPO, AppDir, free_port, require_module, running, wait_for
+from .support.apps import AppDir
+from .support.chromium import chromium, open_page
+from .support.gunicorn import serve_wsgi
 from .test_dashboard import basic, csrf, fire_health_failing, make_app
-from .test_dashboard_browser import CONF, browser, open_page  # noqa: F401  (a fixture)
 
 TOKEN = "t0ken-for-the-dashboard"
 
@@ -300,32 +301,16 @@ ProdReady(app, dashboard_token={TOKEN!r})
 
 @pytest.fixture(scope="module")
 def token_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    require_module("gunicorn", "it is in the dev dependencies: run make venv")
     root = tmp_path_factory.mktemp("dashboard-sessions")
-    (root / "wsgi.py").write_text(textwrap.dedent(WSGI))
-    port = free_port()
-    (root / "gunicorn.conf.py").write_text(CONF.format(port=port))
-    (root / "multiproc").mkdir()
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(root),
-        "PYTHONPATH": os.pathsep.join([str(root), str(REPO)]),
-        "PRODREADY_ENV": "development",
-        "PROMETHEUS_MULTIPROC_DIR": str(root / "multiproc"),
-        "FLASK_PRODREADY_ERROR_STORE_PATH": str(root / "errors.sqlite3"),
-        "FLASK_PRODREADY_HEALTH_DRAIN_SECONDS": "0",  # no drain to wait for at teardown
-    }
-    command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]
-    log = root / "gunicorn.log"
-    url = f"http://127.0.0.1:{port}"
-    with running(command, log=log, env=env, cwd=root) as process:
-        wait_for(
-            lambda: _status(url + "/_prod/login") == 200 or None,
-            what="gunicorn",
-            process=process,
-            log=log,
-        )
-        yield url
+    no_drain = {"FLASK_PRODREADY_HEALTH_DRAIN_SECONDS": "0"}  # no drain to wait for at teardown
+    with serve_wsgi(root, WSGI, ready_path="/_prod/login", env=no_drain) as server:
+        yield server.url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with chromium() as launched:
+        yield launched
 
 
 def _status(url: str, cookie_header: str | None = None) -> int:
@@ -348,8 +333,7 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 @pytest.mark.slow
 def test_in_chromium_a_cookie_replayed_after_sign_out_opens_nothing(
-    token_server: str,
-    browser: Any,  # noqa: F811
+    token_server: str, browser: Any
 ) -> None:
     watched = open_page(browser)
     page = watched.page

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from .conftest import REPO, free_port, running, wait_for
+from .support import REPO
+from .support.servers import free_port, running, wait_for
 from .test_scaffold import _nginx, local_nginx_conf
 
 pytestmark = pytest.mark.slow

@@ -15,7 +15,9 @@ from example_app.models import db
 from flask_prodready import get_state
 from flask_prodready.store.redis import RedisErrorStore
 
-from .conftest import PostgresServer, RedisServer, require_module
+from .support.postgres import PostgresServer
+from .support.redis import RedisServer
+from .support.requires import require_module
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ from flask import Flask
 from flask_prodready import ConfigError, NotInitialisedError, ProdReady, SetupError, get_state
 from flask_prodready.extension import EXTENSION_KEY, PARTS
 
-from .conftest import AppDir
+from .support.apps import AppDir
 
 
 def test_factory_pattern_sets_state_in_app_extensions(app_dir: AppDir) -> None:

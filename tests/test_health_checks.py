@@ -18,7 +18,9 @@ from flask_prodready.health import (
 )
 from flask_prodready.health.checks import STATM, process_rss_bytes
 
-from .conftest import AppDir, HealthApps, RedisServer, free_port
+from .support.apps import AppDir, HealthApps
+from .support.redis import RedisServer
+from .support.servers import free_port
 
 linux_only = pytest.mark.skipif(not STATM.is_file(), reason="reads /proc/self/statm (Linux)")
 

@@ -8,7 +8,8 @@ import sys
 
 from flask_prodready import HealthResult
 
-from .conftest import REPO, AppDir, HealthApps
+from .support import REPO
+from .support.apps import AppDir, HealthApps
 
 
 def test_all_passing_exits_0_with_a_table(health_apps: HealthApps) -> None:

@@ -1,4 +1,7 @@
-"""The health endpoints: status codes, the health+json body, who sees details, start-up."""
+"""The health endpoints: status codes, the health+json body, who sees details, start-up.
+
+Covers ``flask_prodready.health.views``, ``flask_prodready.health.settings``.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from flask_prodready import (
 )
 from flask_prodready.health import CheckFunction, sqlalchemy_check
 
-from .conftest import AppDir, HealthApps
+from .support.apps import AppDir, HealthApps
 
 ANONYMOUS = {"REMOTE_ADDR": "203.0.113.9"}
 ENDPOINT_OF_TAG = {"live": "/livez", "ready": "/readyz", "startup": "/startupz"}

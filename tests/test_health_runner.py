@@ -1,4 +1,8 @@
-"""The runner: deadlines, no pile-up behind a hung check, single flight, cache, redaction."""
+"""The runner: deadlines, no pile-up behind a hung check, single flight, cache, redaction.
+
+Covers ``flask_prodready.health.runner``, ``flask_prodready.health._pool``,
+``flask_prodready.health.result``, ``flask_prodready.health.registry``.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,8 @@ from flask import Flask
 from flask_prodready import CheckOutcome, HealthResult, HealthRunner, HealthStatus, get_health
 from flask_prodready.health import HealthRegistry
 
-from .conftest import HealthApps, wait_until
+from .support.apps import HealthApps
+from .support.servers import wait_until
 
 SECRET_DSN = "postgresql://user:secret@db/app"
 

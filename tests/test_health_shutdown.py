@@ -16,7 +16,10 @@ from flask_prodready import SetupError, get_health
 from flask_prodready.health import drain
 from flask_prodready.health.shutdown import in_gunicorn_worker, install_sigterm_handler
 
-from .conftest import REPO, AppDir, Gunicorn, HealthApps, wait_until
+from .support import REPO
+from .support.apps import AppDir, HealthApps
+from .support.gunicorn import Gunicorn
+from .support.servers import wait_until
 
 WSGI = """
 import os

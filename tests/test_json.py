@@ -32,7 +32,7 @@ from flask_prodready import get_state
 from flask_prodready import json as prodready_json
 from flask_prodready.json import OrjsonProvider
 
-from .conftest import AppDir
+from .support.apps import AppDir
 
 # --- The values --------------------------------------------------------------------------
 

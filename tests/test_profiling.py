@@ -13,7 +13,7 @@ from flask import Flask, Response, request
 from flask_prodready import get_state
 from flask_prodready.profiling import failures, list_profiles, profile_file
 
-from .conftest import AppDir
+from .support.apps import AppDir
 
 
 def make(app_dir: AppDir, **overrides: Any) -> Flask:

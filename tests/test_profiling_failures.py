@@ -27,7 +27,10 @@ from flask_prodready import get_state
 from flask_prodready.profiling import FAILURE_KINDS, arm, armed, failures, list_profiles
 from flask_prodready.testing import capture_logs
 
-from .conftest import AppDir, Gunicorn, in_ci, wait_until
+from .support.apps import AppDir
+from .support.gunicorn import Gunicorn
+from .support.requires import in_ci
+from .support.servers import wait_until
 
 TOKEN = "prof-token"
 PROFILE = {"X-Prodready-Profile": TOKEN}

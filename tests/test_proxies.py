@@ -7,7 +7,7 @@ from flask import Flask, request
 from flask_prodready.logs import ACCESS_LOGGER
 from flask_prodready.testing import capture_logs
 
-from .conftest import AppDir
+from .support.apps import AppDir
 
 FORWARDED = {
     "X-Forwarded-For": "198.51.100.7, 203.0.113.9",

@@ -16,7 +16,7 @@ from flask_prodready.redaction import (
 )
 from flask_prodready.testing import capture_logs
 
-from .conftest import AppDir
+from .support.apps import AppDir
 
 
 @pytest.mark.parametrize(

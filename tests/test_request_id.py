@@ -16,7 +16,7 @@ from flask_prodready.logs import set_log_level
 from flask_prodready.request_id import current_trace, is_valid_request_id
 from flask_prodready.testing import capture_logs
 
-from .conftest import AppDir
+from .support.apps import AppDir
 
 HEX32 = re.compile(r"[0-9a-f]{32}")
 TRACE = "0af7651916cd43dd8448eb211c80319c"

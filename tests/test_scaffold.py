@@ -32,16 +32,10 @@ from flask_prodready.scaffold import (
     scaffold_context,
 )
 
-from .conftest import (
-    REPO,
-    AppDir,
-    free_port,
-    in_ci,
-    require_executable,
-    require_module,
-    running,
-    wait_for,
-)
+from .support import REPO
+from .support.apps import AppDir
+from .support.requires import in_ci, require_executable, require_module
+from .support.servers import free_port, running, wait_for
 
 EXAMPLE = REPO / "example_app"
 EXPECTED = {

@@ -15,7 +15,7 @@ from flask_prodready.logs import ACCESS_LOGGER
 from flask_prodready.sql import normalise_statement
 from flask_prodready.testing import capture_logs
 
-from .conftest import AppDir
+from .support.apps import AppDir
 
 
 class Base(DeclarativeBase):

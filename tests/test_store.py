@@ -1,4 +1,9 @@
-"""One contract for every error store: memory, SQLite and a real Redis server."""
+"""One contract for every error store: memory, SQLite and a real Redis server.
+
+Covers ``flask_prodready.store._types``, ``flask_prodready.store.factory``,
+``flask_prodready.store.lazy``, ``flask_prodready.store.memory``,
+``flask_prodready.store.settings``.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +25,7 @@ from flask_prodready.store import (
     StoreLimits,
 )
 
-from .conftest import RedisServer
+from .support.redis import RedisServer
 
 NOW = time.time()
 LIMITS = StoreLimits(max_groups=5, max_occurrences=3, retention_seconds=3600)

@@ -25,7 +25,7 @@ from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
 
 from flask_prodready import ProdReady, get_state
-from tests.conftest import AppDir
+from tests.support.apps import AppDir
 
 #: Headers that we add on purpose, or that differ between any two runs.
 OURS = {"x-request-id"}
@@ -256,7 +256,7 @@ def inbox() -> Iterator[tuple[_Inbox, int]]:
 
     from aiosmtpd.controller import Controller
 
-    from tests.conftest import free_port
+    from tests.support.servers import free_port
 
     handler = _Inbox()
     port = free_port()

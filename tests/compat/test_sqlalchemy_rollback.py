@@ -27,7 +27,7 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, scoped_session
 
 from flask_prodready import ProdReady, get_state
-from tests.conftest import AppDir
+from tests.support.apps import AppDir
 
 #: Headers that we add on purpose.
 OURS = {"x-request-id"}
