@@ -13,7 +13,7 @@ UV_VERSION := 0.13.8
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: help venv install lock run traffic screenshots test lint lint-imports format typecheck docs pytest test-lowest system-deps bench clean
+.PHONY: help venv install lock run traffic screenshots references test lint lint-imports format typecheck docs pytest test-lowest system-deps bench clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -47,7 +47,11 @@ traffic: venv ## Send good and failing requests to the example app of `make run`
 	$(BIN)/python -m example_app.traffic --url http://$(HOST):$(PORT) $(TRAFFIC_ARGS)
 
 screenshots: venv system-deps ## Write docs/screenshots/*.png with chromium (Playwright).
-	PRODREADY_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/test_dashboard_browser.py -k screenshots
+	$(BIN)/python scripts/screenshots.py
+
+references: venv ## Regenerate docs/api.md and the settings reference of docs/configuration.md.
+	$(BIN)/python scripts/api_reference.py
+	$(BIN)/python scripts/config_reference.py
 
 system-deps: ## Under CI=true as root: apt-get the servers the suite drives.
 	@bash scripts/system-deps.sh
