@@ -1,19 +1,8 @@
 """The AppError family: the application's own errors, each with its status and stable code.
 
-Hierarchy (raise these, or your own subclasses, from views)::
-
-    AppError                     500 internal_error
-     ├── BadRequestError         400 bad_request
-     ├── UnauthorizedError       401 unauthorized
-     ├── ForbiddenError          403 forbidden
-     ├── NotFoundError           404 not_found
-     ├── ConflictError           409 conflict
-     ├── ValidationError         422 validation_failed
-     ├── RateLimitedError        429 rate_limited   (sends Retry-After)
-     └── DependencyError         503 dependency_unavailable
-
-The errors part answers each with its problem document
-(:mod:`~flask_prodready.errors.problems`).
+Raise these, or your own subclasses, from views; the hierarchy, with each status and code,
+is drawn in :mod:`flask_prodready.errors`. The errors part answers each with its problem
+document (:mod:`~flask_prodready.errors.problems`).
 """
 
 from __future__ import annotations
