@@ -21,14 +21,27 @@ from flask_prodready.state import ProdReadyState, get_state
 
 from .auth import DashboardAccess
 from .sync import HealthHistory, WorkerSync
-from .views import BLUEPRINT_NAME, make_blueprint
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
     from flask_prodready.store import ErrorStore
 
+    from .views import BLUEPRINT_NAME as BLUEPRINT_NAME
+
 __all__ = ["BLUEPRINT_NAME", "COMPONENT", "Dashboard", "init_dashboard"]
+
+
+def __getattr__(name: str) -> object:
+    # The views (and flask_htmx, the templates) are imported when the dashboard is set up,
+    # not with the package: the settings schema imports dashboard.settings, which runs this
+    # module, for every app, also one with the dashboard off.
+    if name == "BLUEPRINT_NAME":
+        from .views import BLUEPRINT_NAME
+
+        return BLUEPRINT_NAME
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 #: The dashboard's key in ``state.add_ons``.
 COMPONENT = "dashboard"
@@ -106,6 +119,8 @@ def init_dashboard(app: Flask, state: ProdReadyState) -> None:
     runner = info.health_runner
     if runner is not None:
         runner.add_listener(dashboard.history.add)
+    from .views import make_blueprint
+
     blueprint = make_blueprint()
     # On the blueprint, not the app: Flask dispatches app hooks on every request.
     blueprint.after_request(_security_headers)

@@ -319,13 +319,14 @@ class AppIntrospection:
             return None
 
     def log_store_failures(self) -> int:
-        """How many batches of log lines this process failed to write to the error store.
+        """How many batches of this app's log lines its error store failed to write, in
+        this process (other apps' failures, e.g. an earlier test's, are not counted).
 
         .. versionadded:: 0.2
         """
-        from .logs import store_line_failures
+        from .logs.process import log_process
 
-        return store_line_failures()
+        return log_process.shipper.failures_of(self._state)
 
     @property
     def slow_request_ms(self) -> float:

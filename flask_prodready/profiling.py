@@ -23,13 +23,11 @@ For a whole busy worker, attach py-spy instead (see the Performance docs).
 from __future__ import annotations
 
 import contextlib
-import cProfile
 import hmac
 import ipaddress
 import json
 import math
 import os
-import pstats
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -48,6 +46,9 @@ from .settings.schema import Setting
 from .state import get_state
 
 if TYPE_CHECKING:
+    import cProfile
+    import pstats
+
     from _typeshed import OptExcInfo
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
@@ -186,6 +187,10 @@ class ProfileCapture:
         allowed = asked is not None and self._allowed(str(asked), environ)
         if not allowed and not self._armed_for(environ):
             return wsgi_app(environ, start_response)
+        # Imported here, on the first profiled request: the settings schema imports this
+        # module for every app, also one that never profiles.
+        import cProfile
+
         profiler = cProfile.Profile()
         try:
             profiler.enable()
@@ -288,6 +293,8 @@ class ProfileCapture:
         """
         prof = self.directory / f"{profile_id}.prof"
         partial = self.directory / f".{profile_id}.json.partial"
+        import pstats
+
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             stats = pstats.Stats(profiler)

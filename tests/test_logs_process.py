@@ -110,6 +110,27 @@ def test_a_sink_failure_is_counted_in_the_apps_metrics(tmp_path: Path) -> None:
         assert counted == failures, "every live app counts the process's sink failures"
 
 
+def test_a_store_that_fails_counts_against_its_own_app_only(tmp_path: Path) -> None:
+    from flask_prodready.introspection import introspect
+
+    broken = make_app(tmp_path, "broken")
+    healthy = make_app(tmp_path, "healthy")
+    store = get_state(broken).error_store
+    assert store is not None
+
+    def refuse(lines: object) -> None:
+        raise OSError("disk full")
+
+    store.add_log_lines = refuse  # type: ignore[method-assign]
+    before = log_process.shipper.failures
+    broken.test_client().get("/warn")
+    healthy.test_client().get("/warn")
+    assert introspect(broken).log_store_failures() == 1
+    assert introspect(healthy).log_store_failures() == 0
+    assert log_process.shipper.failures == before + 1, "the process-wide count, too"
+    assert shipped(healthy) == ["warning from healthy"]
+
+
 def test_a_hundred_apps_grow_no_process_wide_list(tmp_path: Path) -> None:
     make_app(tmp_path, "warm-up").test_client().get("/warn")
     gc.collect()

@@ -59,6 +59,9 @@ class LineShipper:
         self.level = NEVER
         #: Batches that the store failed to write, in this process.
         self.failures = 0
+        self._failures_of: weakref.WeakKeyDictionary[ProdReadyState, int] = (
+            weakref.WeakKeyDictionary()
+        )
         #: Lines dropped because the queue was full.
         self.dropped = 0
         self._apps: weakref.WeakKeyDictionary[ProdReadyState, _Shipping] = (
@@ -198,6 +201,11 @@ class LineShipper:
                 store.add_log_lines(batch)
             except Exception:  # the store is down or locked: count it, never raise
                 self.failures += 1
+                self._failures_of[state] = self._failures_of.get(state, 0) + 1
+
+    def failures_of(self, state: ProdReadyState) -> int:
+        """Batches of ``state``'s app that its store failed to write, in this process."""
+        return self._failures_of.get(state, 0)
 
     def after_fork(self) -> None:
         """Renew the lock and forget the parent's thread in a forked child."""

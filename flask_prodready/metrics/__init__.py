@@ -47,6 +47,7 @@ from __future__ import annotations
 import functools
 import os
 from importlib import metadata
+from typing import TYPE_CHECKING
 
 from flask import Flask, got_request_exception
 
@@ -57,7 +58,6 @@ from flask_prodready.pipeline import pipeline
 from flask_prodready.routes import lazy_url_builders
 from flask_prodready.state import ProdReadyState
 
-from .app_metrics import Metrics as Metrics
 from .names import ALERT_FIRING as ALERT_FIRING
 from .names import APP_INFO as APP_INFO
 from .names import ERRORS as ERRORS
@@ -78,6 +78,9 @@ from .names import SQL_QUERIES as SQL_QUERIES
 from .names import SQL_REPEATED as SQL_REPEATED
 from .names import SQL_SECONDS as SQL_SECONDS
 from .names import UNMATCHED as UNMATCHED
+
+if TYPE_CHECKING:
+    from .app_metrics import Metrics as Metrics
 
 __all__ = [
     "APP_INFO",
@@ -101,6 +104,17 @@ __all__ = [
 ]
 
 
+def __getattr__(name: str) -> object:
+    # Metrics (and with it prometheus_client) is imported on first use, not with the package:
+    # the settings schema imports metrics.settings, which runs this module, for every app,
+    # also one with metrics off; and prometheus_client picks its value class on import.
+    if name == "Metrics":
+        from .app_metrics import Metrics
+
+        return Metrics
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def init_metrics(app: Flask, state: ProdReadyState) -> None:
     """Set up the metrics of ``app`` from its ``PRODREADY_METRICS_*`` settings.
 
@@ -114,6 +128,8 @@ def init_metrics(app: Flask, state: ProdReadyState) -> None:
 
     .. versionadded:: 0.1
     """
+    from .app_metrics import Metrics
+
     setting = state.setting
     metrics = Metrics(
         app_name=app.name,
