@@ -32,6 +32,8 @@ from .health import HealthRunner as HealthRunner
 from .health import HealthStatus as HealthStatus
 from .health import get_health as get_health
 from .health import register_check as register_check
+from .jobs import JobRun as JobRun
+from .jobs import job as job
 from .logs import get_log_level as get_log_level
 from .logs import set_log_level as set_log_level
 from .redaction import REDACTED as REDACTED
@@ -64,6 +66,7 @@ __all__ = [
     "HealthResult",
     "HealthRunner",
     "HealthStatus",
+    "JobRun",
     "MetricsSnapshot",
     "NotFoundError",
     "NotInitialisedError",
@@ -84,6 +87,7 @@ __all__ = [
     "get_log_level",
     "get_state",
     "is_secret_key",
+    "job",
     "metrics_snapshot",
     "outgoing_headers",
     "redact",

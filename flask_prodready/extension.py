@@ -74,6 +74,7 @@ PARTS: tuple[Part, ...] = (
     Part("health", "PRODREADY_HEALTH_ENABLED", "flask_prodready.health:init_health"),
     Part("profiling", "PRODREADY_PROFILING_ENABLED", "flask_prodready.profiling:init_profiling"),
     Part("json", "PRODREADY_JSON_ORJSON", "flask_prodready.json:init_json"),
+    Part("jobs", "PRODREADY_JOBS_ENABLED", "flask_prodready.jobs:init_jobs"),
     Part(
         "dashboard",
         "PRODREADY_DASHBOARD_ENABLED",

@@ -22,7 +22,10 @@ from .store import ErrorGroup, ErrorOccurrence, ErrorStore
 if TYPE_CHECKING:
     from .state import ProdReadyState
 
-__all__ = ["ErrorRecorder", "fingerprint"]
+__all__ = ["JOB_METHOD", "ErrorRecorder", "fingerprint"]
+
+#: The ``method`` of an error recorded in a job rather than a request.
+JOB_METHOD = "JOB"
 
 _LIBRARY_DIRS = tuple(
     {
@@ -107,31 +110,68 @@ class ErrorRecorder:
         """The occurrence for ``error`` in the current request, redacted."""
         rule = request.url_rule
         return ErrorOccurrence(
-            fingerprint=fingerprint(error),
-            timestamp=time.time(),
-            exception_type=f"{type(error).__module__}.{type(error).__qualname__}",
-            message=redact_url_passwords(str(error))[:2000],
-            stack=_stack(error)[:20000],
+            **self._about(error),
             status=status,
             method=request.method,
             route=rule.rule if rule is not None else "<unmatched>",
             path=request.path,
-            request_id=request_id(),
             headers=redact_headers(request.headers.items()),
             # The same rule for query parameters: a secret-looking name hides the value.
             query=redact_headers(request.args.items(multi=True)),
-            breadcrumbs=list(self.breadcrumbs() if self.breadcrumbs else ()),
-            host=_HOST,
-            pid=os.getpid(),
         )
+
+    def job_occurrence(
+        self, error: BaseException, job: str, context: dict[str, Any] | None = None
+    ) -> ErrorOccurrence:
+        """The occurrence for ``error`` in the job ``job``, outside any request.
+
+        :param error: the exception that ended the job.
+        :param job: the job's name, which stands for the route (method ``JOB``).
+        :param context: what the job knows of itself (``job_id``, ``parent_request_id``,
+            ``arguments``), already redacted.
+
+        .. versionadded:: 0.2
+        """
+        return ErrorOccurrence(
+            **self._about(error),
+            status=500,
+            method=JOB_METHOD,
+            route=job,
+            path=job,
+            context=dict(context or {}),
+        )
+
+    def _about(self, error: BaseException) -> dict[str, Any]:
+        """What every occurrence says of its error and of where it happened, redacted."""
+        return {
+            "fingerprint": fingerprint(error),
+            "timestamp": time.time(),
+            "exception_type": f"{type(error).__module__}.{type(error).__qualname__}",
+            "message": redact_url_passwords(str(error))[:2000],
+            "stack": _stack(error)[:20000],
+            "request_id": request_id(),
+            "breadcrumbs": list(self.breadcrumbs() if self.breadcrumbs else ()),
+            "host": _HOST,
+            "pid": os.getpid(),
+        }
 
     def record(self, error: BaseException, status: int) -> ErrorGroup | None:
         """Record ``error``; ``None`` when it was dropped (store down or backing off)."""
         if time.monotonic() < self._retry_at:
             self._count(dropped=True)
             return None
+        return self.save(self.occurrence(error, status))
+
+    def save(self, occurrence: ErrorOccurrence) -> ErrorGroup | None:
+        """Store ``occurrence``; ``None`` when it was dropped (store down or backing off).
+
+        .. versionadded:: 0.2
+        """
+        if time.monotonic() < self._retry_at:
+            self._count(dropped=True)
+            return None
         try:
-            group = self.store.record(self.occurrence(error, status))
+            group = self.store.record(occurrence)
         except Exception as exc:  # any store failure: the request must still get its answer
             self._retry_at = time.monotonic() + self.backoff
             self._count(dropped=True)

@@ -87,8 +87,10 @@ _ZERO_SPAN = "0" * 16
 
 #: The current request: its id (``None`` with request ids off) and its breadcrumbs
 #: (``[limit, line, line, ...]``, see :mod:`flask_prodready.logs`) or ``None``. One context
-#: variable for both, as every ``set`` copies the context.
-_scope: ContextVar[tuple[str | None, list[Any] | None] | None] = ContextVar(
+#: variable for both, as every ``set`` copies the context. A job's run binds a list
+#: ``[id, breadcrumbs, log fields]`` instead (see :mod:`flask_prodready.jobs.run`), which it
+#: can empty in place when it ends in another context than the one it started in.
+_scope: ContextVar[tuple[str | None, list[Any] | None] | list[Any] | None] = ContextVar(
     "prodready_request", default=None
 )
 _trace: ContextVar[TraceContext | None] = ContextVar("prodready_trace", default=None)
@@ -268,6 +270,9 @@ def add_request_context(record: dict[str, Any]) -> None:
         return
     extra = record["extra"]
     extra.setdefault("request_id", rid)
+    if type(scope) is list:  # a job's run: its name and parent too
+        for key, value in scope[2].items():
+            extra.setdefault(key, value)
     trace = _trace.get()
     if trace is not None:
         extra.setdefault("trace_id", trace.trace_id)

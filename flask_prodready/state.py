@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from .errors import ErrorHandlers
     from .extension import ProdReady
     from .health.runner import HealthRunner
+    from .jobs import Jobs
     from .logs import AccessLog
     from .metrics import Metrics
     from .pipeline import RequestPipeline
@@ -80,6 +81,8 @@ class ProdReadyState:
     sql: SqlWatcher | None = None
     #: The alert engine (the ``alerts`` part).
     alerts: AlertEngine | None = None
+    #: What every job run of the app reads (the ``jobs`` part).
+    jobs: Jobs | None = None
     #: The objects of add-on parts that the core does not know, such as the dashboard, by
     #: part name. Each add-on reads its own entry and checks its type.
     add_ons: dict[str, object] = field(default_factory=dict)

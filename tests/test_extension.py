@@ -26,6 +26,7 @@ def test_factory_pattern_sets_state_in_app_extensions(app_dir: AppDir) -> None:
         "metrics",
         "health",
         "profiling",
+        "jobs",
         "dashboard",
         "alerts",
     )
@@ -122,6 +123,7 @@ def test_parts_follow_the_documented_order() -> None:
         "health",
         "profiling",
         "json",
+        "jobs",
         "dashboard",
         "alerts",
     )

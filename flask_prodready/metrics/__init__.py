@@ -67,6 +67,12 @@ from .names import EXCEPTIONS as EXCEPTIONS
 from .names import HEALTH_CHECK_DURATION as HEALTH_CHECK_DURATION
 from .names import HEALTH_CHECK_STATUS as HEALTH_CHECK_STATUS
 from .names import IN_FLIGHT as IN_FLIGHT
+from .names import JOB_DURATION as JOB_DURATION
+from .names import JOB_LAST_EXIT_CODE as JOB_LAST_EXIT_CODE
+from .names import JOB_LAST_SUCCESS as JOB_LAST_SUCCESS
+from .names import JOB_OUTCOMES as JOB_OUTCOMES
+from .names import JOB_QUEUE_WAIT as JOB_QUEUE_WAIT
+from .names import JOB_RUNS as JOB_RUNS
 from .names import LOG_SINK_FAILURES as LOG_SINK_FAILURES
 from .names import METRICS_ENDPOINT as METRICS_ENDPOINT
 from .names import MULTIPROC_DIR_ENV as MULTIPROC_DIR_ENV

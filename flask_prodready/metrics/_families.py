@@ -22,6 +22,11 @@ from .names import (
     HEALTH_CHECK_DURATION,
     HEALTH_CHECK_STATUS,
     IN_FLIGHT,
+    JOB_DURATION,
+    JOB_LAST_EXIT_CODE,
+    JOB_LAST_SUCCESS,
+    JOB_QUEUE_WAIT,
+    JOB_RUNS,
     LOG_SINK_FAILURES,
     OTHER,
     PROFILING_FAILURES,
@@ -78,6 +83,15 @@ class Families:
     sql_repeated: Counter
     alert_firing: Gauge
     health_duration: Gauge
+    job_runs: Counter
+    job_duration: Histogram
+    job_queue_wait: Histogram
+    job_last_success: Gauge
+    job_last_exit_code: Gauge
+
+
+#: Upper bounds of the job duration buckets, in seconds: jobs run from milliseconds to hours.
+JOB_BUCKETS: tuple[float, ...] = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600)
 
 
 def define_families(registry: CollectorRegistry, buckets: Sequence[float]) -> Families:
@@ -162,5 +176,37 @@ def define_families(registry: CollectorRegistry, buckets: Sequence[float]) -> Fa
             ("check",),
             registry=registry,
             multiprocess_mode="livemostrecent",
+        ),
+        job_runs=Counter(
+            JOB_RUNS, "Job runs, by job and outcome", ("job", "outcome"), registry=registry
+        ),
+        job_duration=Histogram(
+            JOB_DURATION,
+            "Job run duration in seconds, by job",
+            ("job",),
+            registry=registry,
+            buckets=JOB_BUCKETS,
+        ),
+        job_queue_wait=Histogram(
+            JOB_QUEUE_WAIT,
+            "Seconds a job waited in its queue before it started, by job",
+            ("job",),
+            registry=registry,
+            buckets=JOB_BUCKETS,
+        ),
+        # "max": a worker that ran the job and then exited still counts.
+        job_last_success=Gauge(
+            JOB_LAST_SUCCESS,
+            "When the job last succeeded, in seconds since the epoch",
+            ("job",),
+            registry=registry,
+            multiprocess_mode="max",
+        ),
+        job_last_exit_code=Gauge(
+            JOB_LAST_EXIT_CODE,
+            "The exit status of the last run of the flask command",
+            ("job",),
+            registry=registry,
+            multiprocess_mode="mostrecent",
         ),
     )

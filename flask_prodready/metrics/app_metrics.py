@@ -145,6 +145,11 @@ class Metrics:
         self._sql_repeated = families.sql_repeated
         self._alert_firing = families.alert_firing
         self._health_duration = families.health_duration
+        self._job_runs = families.job_runs
+        self._job_duration = families.job_duration
+        self._job_queue_wait = families.job_queue_wait
+        self._job_last_success = families.job_last_success
+        self._job_last_exit_code = families.job_last_exit_code
         self.exporter.info(
             APP_INFO,
             "The app and the versions it runs",
@@ -158,6 +163,7 @@ class Metrics:
         self._drop_reason = CappedLabel(cap)
         self._sink = CappedLabel(cap)
         self._check = CappedLabel(cap)
+        self._job = CappedLabel(cap)
 
     @property
     def multiprocess(self) -> bool:
@@ -256,6 +262,35 @@ class Metrics:
         :param firing: whether it fires now.
         """
         self._alert_firing.labels(self._check(name)).set(1.0 if firing else 0.0)
+
+    def observe_job(
+        self,
+        name: str,
+        outcome: str,
+        seconds: float,
+        *,
+        queue_wait: float | None = None,
+        exit_code: int | None = None,
+    ) -> None:
+        """Record one finished run of the job ``name`` (the jobs part calls this).
+
+        :param name: the job's name, the ``job`` label (capped like every free-form label).
+        :param outcome: ``success``, ``failure`` or ``retry``, the ``outcome`` label.
+        :param seconds: how long the run took.
+        :param queue_wait: seconds it waited in its queue before it started, when known.
+        :param exit_code: the exit status of a ``flask`` command.
+
+        .. versionadded:: 0.2
+        """
+        job = self._job(name)
+        self._job_runs.labels(job, outcome).inc()
+        self._job_duration.labels(job).observe(max(float(seconds), 0.0))
+        if queue_wait is not None:
+            self._job_queue_wait.labels(job).observe(max(float(queue_wait), 0.0))
+        if outcome == "success":
+            self._job_last_success.labels(job).set(self.clock())
+        if exit_code is not None:
+            self._job_last_exit_code.labels(job).set(float(exit_code))
 
     # -- reading ---------------------------------------------------------------------------
 

@@ -17,6 +17,12 @@ __all__ = [
     "HEALTH_CHECK_DURATION",
     "HEALTH_CHECK_STATUS",
     "IN_FLIGHT",
+    "JOB_DURATION",
+    "JOB_LAST_EXIT_CODE",
+    "JOB_LAST_SUCCESS",
+    "JOB_OUTCOMES",
+    "JOB_QUEUE_WAIT",
+    "JOB_RUNS",
     "LOG_SINK_FAILURES",
     "METRICS_ENDPOINT",
     "MULTIPROC_DIR_ENV",
@@ -69,5 +75,17 @@ SQL_SECONDS: Final = "prodready_sql_seconds_total"
 SQL_REPEATED: Final = "prodready_sql_repeated_queries_total"
 #: Gauge: 1 while the alert ``alert`` is firing, else 0.
 ALERT_FIRING: Final = "prodready_alert_firing"
+#: Counter of job runs, by ``job`` and ``outcome`` (one of :data:`JOB_OUTCOMES`).
+JOB_RUNS: Final = "prodready_job_runs_total"
+#: Histogram of job run durations in seconds, by ``job``.
+JOB_DURATION: Final = "prodready_job_duration_seconds"
+#: Histogram of seconds a job waited in its queue before it started, by ``job``.
+JOB_QUEUE_WAIT: Final = "prodready_job_queue_wait_seconds"
+#: Gauge: when the job ``job`` last succeeded, in seconds since the epoch.
+JOB_LAST_SUCCESS: Final = "prodready_job_last_success_timestamp_seconds"
+#: Gauge: the exit status of the last run of the ``flask`` command ``job``.
+JOB_LAST_EXIT_CODE: Final = "prodready_job_last_exit_code"
+#: The values of the ``outcome`` label of :data:`JOB_RUNS`.
+JOB_OUTCOMES: Final = ("success", "failure", "retry")
 #: Info gauge (always 1) labelled ``app``, ``version``, ``prodready_version``, ``python_version``.
 APP_INFO: Final = "prodready_app_info"

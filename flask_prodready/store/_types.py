@@ -44,7 +44,13 @@ class ErrorOccurrence:
     Everything here is already redacted: headers and query parameters with secret-looking
     names are ``"***"``, URL passwords hidden in the message and stack.
 
+    An error of a job (see :func:`flask_prodready.jobs.job`) has ``JOB`` as its method and
+    the job's name as its route and path; its :attr:`context` holds the job's id, the id of
+    the request that started it and its arguments, capped.
+
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2
+       :attr:`context`.
     """
 
     fingerprint: str
@@ -62,6 +68,9 @@ class ErrorOccurrence:
     breadcrumbs: list[str] = field(default_factory=list)
     host: str = ""
     pid: int = 0
+    #: What else is known of where it happened, JSON-ready and redacted: for a job its
+    #: ``job_id``, ``parent_request_id`` and ``arguments``.
+    context: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of the occurrence."""
