@@ -67,6 +67,14 @@ def fingerprint(error: BaseException) -> str:
     return hashlib.sha1("|".join(parts).encode(), usedforsecurity=False).hexdigest()[:16]
 
 
+def _text_of(error: BaseException) -> str:
+    """``str(error)``, or a stand-in when its ``__str__`` raises."""
+    try:
+        return str(error)
+    except Exception:  # an exception class of the app with a broken __str__
+        return f"<{type(error).__qualname__}: str() failed>"
+
+
 def _stack(error: BaseException) -> str:
     lines = traceback.format_exception(type(error), error, error.__traceback__)
     return redact_url_passwords("".join(lines))
@@ -147,7 +155,7 @@ class ErrorRecorder:
             "fingerprint": fingerprint(error),
             "timestamp": time.time(),
             "exception_type": f"{type(error).__module__}.{type(error).__qualname__}",
-            "message": redact_url_passwords(str(error))[:2000],
+            "message": redact_url_passwords(_text_of(error))[:2000],
             "stack": _stack(error)[:20000],
             "request_id": request_id(),
             "breadcrumbs": list(self.breadcrumbs() if self.breadcrumbs else ()),

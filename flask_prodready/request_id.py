@@ -88,8 +88,8 @@ _ZERO_SPAN = "0" * 16
 #: The current request: its id (``None`` with request ids off) and its breadcrumbs
 #: (``[limit, line, line, ...]``, see :mod:`flask_prodready.logs`) or ``None``. One context
 #: variable for both, as every ``set`` copies the context. A job's run binds a list
-#: ``[id, breadcrumbs, log fields]`` instead (see :mod:`flask_prodready.jobs.run`), which it
-#: can empty in place when it ends in another context than the one it started in.
+#: ``[id, breadcrumbs, log fields, trace context]`` instead (see
+#: :mod:`flask_prodready.jobs.run`), which it empties in place when it ends.
 _scope: ContextVar[tuple[str | None, list[Any] | None] | list[Any] | None] = ContextVar(
     "prodready_request", default=None
 )
@@ -183,6 +183,10 @@ def current_trace() -> TraceContext | None:
 
     .. versionadded:: 0.1
     """
+    scope = _scope.get()
+    if type(scope) is list:  # a job's run keeps its span in its scope
+        trace: TraceContext | None = scope[3]
+        return trace
     return _trace.get()
 
 
@@ -205,7 +209,7 @@ def outgoing_headers() -> dict[str, str]:
     header = DEFAULT_HEADER
     if has_app_context():
         header = current_app.config.get("PRODREADY_REQUEST_ID_HEADER", DEFAULT_HEADER)
-    trace = _trace.get()
+    trace = current_trace()
     if trace is None:
         trace_id = rid if _HEX32.fullmatch(rid) and rid != _ZERO_TRACE else secrets.token_hex(16)
         trace = TraceContext(trace_id, secrets.token_hex(8), None)
@@ -270,10 +274,12 @@ def add_request_context(record: dict[str, Any]) -> None:
         return
     extra = record["extra"]
     extra.setdefault("request_id", rid)
-    if type(scope) is list:  # a job's run: its name and parent too
+    if type(scope) is list:  # a job's run: its name, parent and span
         for key, value in scope[2].items():
             extra.setdefault(key, value)
-    trace = _trace.get()
+        trace = scope[3]
+    else:
+        trace = _trace.get()
     if trace is not None:
         extra.setdefault("trace_id", trace.trace_id)
         extra.setdefault("span_id", trace.span_id)

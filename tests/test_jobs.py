@@ -4,14 +4,13 @@ and metrics, and never changes how the job itself ends."""
 from __future__ import annotations
 
 import asyncio
-import threading
 from typing import Any
 
 import pytest
 from flask import Flask
 from loguru import logger
 
-from flask_prodready import JobRun, ProdReady, get_state, job, request_id
+from flask_prodready import ProdReady, get_state, job, request_id
 from flask_prodready.exceptions import ConfigError
 from flask_prodready.jobs.arguments import preview_arguments
 from flask_prodready.jobs.run import MAX_NAME_LENGTH, OUTCOMES
@@ -323,31 +322,97 @@ def test_a_reporting_failure_is_logged_and_the_ids_still_unbind(
     assert request_id() is None
 
 
-def test_a_run_left_open_in_a_thread_leaks_nothing(app: Flask) -> None:
-    opened: list[JobRun] = []
+def test_a_run_never_finished_leaks_nothing_into_the_next_task_of_a_pooled_thread(
+    app: Flask,
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
 
-    def crash() -> None:
-        opened.append(job("abandoned", app=app).start())  # never finished
+    def crashing_task() -> str | None:
+        run = job("abandoned", app=app).start()  # never finished
+        assert request_id() == run.id
+        return run.id  # the run is dropped with the task's frame
 
-    worker = threading.Thread(target=crash)
-    worker.start()
-    worker.join()
-    assert opened[0].id is not None
+    def next_task() -> tuple[str | None, object]:
+        with job("next", app=app) as run:
+            pass
+        return request_id(), run.parent_request_id
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        assert pool.submit(crashing_task).result() is not None
+        assert pool.submit(next_task).result() == (None, None)
+
+
+def test_a_run_finished_in_another_context_leaves_nothing_where_it_started(app: Flask) -> None:
+    import contextvars
+
+    run = job("hooks", app=app, traceparent=TRACEPARENT).start()
+    assert current_trace() is not None
+    contextvars.copy_context().run(run.finish)
+    assert run.outcome == "success"
     assert request_id() is None
     assert current_trace() is None
     with capture_logs() as lines:
         logger.info("after")
     assert lines[-1]["request_id"] is None
     assert "job" not in lines[-1]
-
-
-def test_a_run_finished_in_another_context_unbinds_there_without_raising(app: Flask) -> None:
-    import contextvars
-
-    run = job("hooks", app=app).start()
-    contextvars.copy_context().run(run.finish)
-    assert run.outcome == "success"
     run.finish()  # a second finish does nothing
+
+
+def test_runs_finished_out_of_order_never_bind_a_finished_id_again(app: Flask) -> None:
+    first = job("first", app=app).start()
+    second = job("second", app=app).start()
+    first.finish()
+    assert request_id() != first.id
+    second.finish()
+    assert request_id() is None
+
+
+def test_nested_collections_cannot_multiply_the_preview(app: Flask) -> None:
+    import tracemalloc
+
+    leaf = ["x" * 600] * 20
+    args = tuple([[[leaf] * 20] * 20] * 20)
+    tracemalloc.start()
+    try:
+        shown = preview_arguments(args, {}, 2000)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 5_000_000
+    assert len(shown["truncated"]) <= 2000
+
+
+def test_an_error_whose_str_raises_is_still_recorded_and_counted(app: Flask) -> None:
+    class BrokenError(Exception):
+        def __str__(self) -> str:
+            raise RuntimeError("no str")
+
+    with pytest.raises(BrokenError), job("broken", app=app):
+        raise BrokenError
+    assert runs(app, "broken", "failure") == 1
+    store = get_state(app).error_store
+    assert store is not None
+    [group] = store.groups()
+    assert "str() failed" in group.message
+
+
+def test_a_cancelled_coroutine_fails_the_run_without_a_group(app: Flask) -> None:
+    @job("cancelled", app=app)
+    async def waits() -> None:
+        raise asyncio.CancelledError
+
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(waits())
+    assert runs(app, "cancelled", "failure") == 1
+    assert get_state(app).error_store.groups() == []  # type: ignore[union-attr]
+
+
+def test_a_generator_function_is_refused_with_a_clear_error() -> None:
+    def rows() -> Any:
+        yield 1
+
+    with pytest.raises(TypeError, match="generator function"):
+        job("rows")(rows)
 
 
 def test_nested_runs_restore_the_outer_one(app: Flask) -> None:

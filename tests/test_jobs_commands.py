@@ -221,7 +221,7 @@ def test_the_test_cli_runner_gives_the_same_output_and_result(app_dir: AppDir) -
         (click.exceptions.Exit(2), 2),
         (click.UsageError("bad"), 2),
         (click.Abort(), 1),
-        (KeyboardInterrupt(), 130),
+        (KeyboardInterrupt(), 1),
         (RuntimeError("x"), 1),
     ],
 )

@@ -25,6 +25,8 @@ MAX_ITEMS = 20
 MAX_TEXT = 500
 #: Levels of nesting shown.
 MAX_DEPTH = 4
+#: Values looked at in all, so that nested collections cannot multiply the limits above.
+MAX_VALUES = 200
 
 _repr = reprlib.Repr()
 _repr.maxstring = MAX_TEXT
@@ -51,9 +53,12 @@ def preview_arguments(
     if max_chars <= 0:
         return {}
     try:
+        budget = [MAX_VALUES]
         shown: dict[str, Any] = {
-            "args": [_preview(value, None, 1) for value in itertools.islice(args, MAX_ITEMS)],
-            "kwargs": _preview(kwargs, None, 0),
+            "args": [
+                _preview(value, None, 1, budget) for value in itertools.islice(args, MAX_ITEMS)
+            ],
+            "kwargs": _preview(kwargs, None, 0, budget),
         }
         if len(args) > MAX_ITEMS:
             shown["args"].append(f"… {len(args) - MAX_ITEMS} more")
@@ -65,7 +70,10 @@ def preview_arguments(
     return {"truncated": text[: max(max_chars - 1, 0)] + "…"}
 
 
-def _preview(value: Any, key: object, depth: int) -> Any:
+def _preview(value: Any, key: object, depth: int, budget: list[int]) -> Any:
+    budget[0] -= 1
+    if budget[0] < 0:
+        return "…"
     if key is not None and is_secret_key(key) and value is not None and value is not False:
         return REDACTED
     if value is None or isinstance(value, bool | float):
@@ -81,14 +89,17 @@ def _preview(value: Any, key: object, depth: int) -> Any:
     try:
         if isinstance(value, Mapping):
             shown = {
-                str(name)[:100]: _preview(item, name, depth + 1)
+                str(name)[:100]: _preview(item, name, depth + 1, budget)
                 for name, item in itertools.islice(value.items(), MAX_ITEMS)
             }
             if len(value) > MAX_ITEMS:
                 shown["…"] = f"{len(value) - MAX_ITEMS} more"
             return shown
         if isinstance(value, list | tuple | set | frozenset):
-            items = [_preview(item, None, depth + 1) for item in itertools.islice(value, MAX_ITEMS)]
+            items = [
+                _preview(item, None, depth + 1, budget)
+                for item in itertools.islice(value, MAX_ITEMS)
+            ]
             if len(value) > MAX_ITEMS:
                 items.append(f"… {len(value) - MAX_ITEMS} more")
             return items

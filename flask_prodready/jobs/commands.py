@@ -95,7 +95,7 @@ def exit_code_of(error: BaseException) -> int:
     if isinstance(error, click.ClickException):
         return int(error.exit_code)
     if isinstance(error, click.exceptions.Abort | KeyboardInterrupt):
-        return 130 if isinstance(error, KeyboardInterrupt) else 1
+        return 1  # click turns Ctrl-C into Abort, and flask exits with 1
     if isinstance(error, SystemExit):
         code = error.code
         if code is None:

@@ -21,13 +21,15 @@ or exception passes through untouched.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import secrets
 import threading
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, suppress
 from contextvars import Token
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
@@ -69,13 +71,15 @@ _NOT_BUGS: tuple[type[BaseException], ...] = (
     SystemExit,
     KeyboardInterrupt,
     GeneratorExit,
+    asyncio.CancelledError,
     click.exceptions.Exit,
     click.exceptions.Abort,
     click.ClickException,
 )
 
-#: What :meth:`JobRun.start` bound: the run's scope, the one it replaced, and the tokens.
-_Bound = tuple[list[Any], Any, Token[Any], Token[Any]]
+#: What :meth:`JobRun.start` bound: the run's scope, what it showed before, the token, and
+#: the finaliser that empties the scope of a run that is never finished.
+_Bound = tuple[list[Any], list[Any], Token[Any], "weakref.finalize[Any, Any]"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -167,6 +171,12 @@ class JobRun(AbstractContextManager["JobRun"]):
         if self._bound is not None or self.id is not None:
             raise RuntimeError("a job run that has started cannot decorate a function")
         name = self.name or f"{function.__module__}.{function.__qualname__}"
+        if inspect.isgeneratorfunction(function) or inspect.isasyncgenfunction(function):
+            raise TypeError(
+                f"job() cannot decorate the generator function {function.__qualname__}: its "
+                "work runs while it is iterated, after the call returned; run the loop that "
+                "consumes it as the job instead"
+            )
 
         def fresh(args: tuple[Any, ...], kwargs: dict[str, Any]) -> JobRun:
             return JobRun(
@@ -176,6 +186,7 @@ class JobRun(AbstractContextManager["JobRun"]):
                 traceparent=self._traceparent,
                 args=args,
                 kwargs=kwargs,
+                quiet=self.quiet,
             )
 
         if inspect.iscoroutinefunction(function):
@@ -216,11 +227,18 @@ class JobRun(AbstractContextManager["JobRun"]):
         fields: dict[str, Any] = {"job": self.name}
         if self.parent_request_id is not None:
             fields["parent_request_id"] = self.parent_request_id
-        outer_scope = _scope.get()
-        scope = [self.id, [crumbs] if crumbs else None, fields]
-        scope_token = _scope.set(scope)
-        trace_token = _trace.set(_child_trace(self._traceparent))
-        self._bound = (scope, outer_scope, scope_token, trace_token)
+        shown_before = _outer_scope()
+        scope: list[Any] = [
+            self.id,
+            [crumbs] if crumbs else None,
+            fields,
+            _child_trace(self._traceparent),
+        ]
+        token = _scope.set(scope)
+        # A run never finished (a crash, a dropped reference) must not leave its id bound in
+        # a pooled thread: once the run is collected, its scope shows the outer one again.
+        closer = weakref.finalize(self, _empty, scope, shown_before)
+        self._bound = (scope, shown_before, token, closer)
         self.started_at = time.time()
         self._started = time.perf_counter()
         return self
@@ -274,7 +292,10 @@ class JobRun(AbstractContextManager["JobRun"]):
                 milliseconds,
                 type(error).__name__,
             )
-            self._record(error)
+            try:
+                self._record(error)
+            except Exception:  # the run is still counted below
+                _logger.opt(exception=True).warning("could not record the error of job {}", name)
         elif outcome == "success":
             line.log("DEBUG" if quiet else "INFO", "job {} succeeded in {} ms", name, milliseconds)
         else:
@@ -383,14 +404,26 @@ def _is_success(error: BaseException) -> bool:
     return False
 
 
+def _outer_scope() -> list[Any]:
+    """What the current context shows before a run starts, as a job's scope list."""
+    scope = _scope.get()
+    if scope is None:
+        return [None, None, {}, _trace.get()]
+    if type(scope) is list:
+        return list(scope)
+    return [scope[0], scope[1], {}, _trace.get()]
+
+
+def _empty(scope: list[Any], outer: list[Any]) -> None:
+    """Make a run's scope show the outer one, wherever it is still bound."""
+    scope[:] = outer
+
+
 def _unbind(bound: _Bound) -> None:
-    scope, outer_scope, scope_token, trace_token = bound
-    try:
-        _trace.reset(trace_token)
-        _scope.reset(scope_token)
-    except ValueError:
-        # Ended in another context than it started in (a hook run by another thread). The
-        # context it started in cannot be reset from here, so its scope is emptied in place:
-        # there, the outer request's id shows again, and no line carries this run's fields.
-        outer = list(outer_scope) if outer_scope is not None else [None, None]
-        scope[:] = [outer[0], outer[1], outer[2] if len(outer) > 2 else {}]
+    scope, outer, token, closer = bound
+    closer.detach()
+    # Emptied in place first: a context that still holds the list (the run ended in another
+    # context, or runs ended out of order) shows the outer ids, never this run's.
+    _empty(scope, outer)
+    with suppress(ValueError):  # ended in another context than it started in: emptied will do
+        _scope.reset(token)
