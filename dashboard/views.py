@@ -370,6 +370,8 @@ def arm_profiling() -> ResponseReturnValue:
     """Profile the next N requests of one route, in whichever worker serves them."""
     from flask_prodready.profiling import arm
 
+    if get_state(introspect().app).profiling is None:
+        abort(404)  # profiling is off: there is nothing to arm
     route = request.form.get("route", "").strip()
     count = request.form.get("count", 1, type=int) or 1
     if not route.startswith("/") or len(route) > 300 or not 1 <= count <= 50:

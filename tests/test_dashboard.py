@@ -481,3 +481,14 @@ def test_arming_profiles_the_next_requests_of_a_route(
     assert armed(app) is None
     bad = client.post(url, data={"route": "warn", "count": "2", "csrf_token": token})
     assert bad.status_code == 400
+
+
+def test_arming_with_profiling_off_is_not_found(
+    app_dir: AppDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = make_app(app_dir, monkeypatch, profiling_enabled=False)
+    client = app.test_client()
+    token = csrf(client)
+    data = {"route": "/warn", "count": "1", "csrf_token": token}
+    assert client.post("/_prod/performance/arm", data=data).status_code == 404
+    assert client.get("/_prod/").status_code == 200  # and the dashboard keeps serving
