@@ -165,19 +165,28 @@ class ErrorRecorder:
 
     def record(self, error: BaseException, status: int) -> ErrorGroup | None:
         """Record ``error``; ``None`` when it was dropped (store down or backing off)."""
-        if time.monotonic() < self._retry_at:
-            self._count(dropped=True)
+        # Checked before the occurrence is built: while backing off, no work is done for it.
+        if self._backing_off():
             return None
-        return self.save(self.occurrence(error, status))
+        return self._store(self.occurrence(error, status))
 
     def save(self, occurrence: ErrorOccurrence) -> ErrorGroup | None:
         """Store ``occurrence``; ``None`` when it was dropped (store down or backing off).
 
         .. versionadded:: 0.2
         """
+        if self._backing_off():
+            return None
+        return self._store(occurrence)
+
+    def _backing_off(self) -> bool:
+        """True, counting a dropped error, while the store is left alone after a failure."""
         if time.monotonic() < self._retry_at:
             self._count(dropped=True)
-            return None
+            return True
+        return False
+
+    def _store(self, occurrence: ErrorOccurrence) -> ErrorGroup | None:
         try:
             group = self.store.record(occurrence)
         except Exception as exc:  # any store failure: the request must still get its answer

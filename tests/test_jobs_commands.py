@@ -19,7 +19,7 @@ from flask.cli import FlaskGroup
 from loguru import logger
 
 from flask_prodready import ProdReady, get_state
-from flask_prodready.jobs.commands import exit_code_of
+from flask_prodready.jobs.run import exit_code_of
 from flask_prodready.metrics.names import JOB_DURATION, JOB_LAST_EXIT_CODE, JOB_RUNS
 from flask_prodready.store.sqlite import SQLiteErrorStore
 from flask_prodready.testing import capture_logs

@@ -69,14 +69,12 @@ def init_jobs(app: Flask, state: ProdReadyState) -> None:
 
     .. versionadded:: 0.2
     """
+    from flask_prodready.logs.breadcrumbs import breadcrumbs_kept
+
     settings = state.settings.values
-    # Breadcrumbs only serve recorded errors, as for requests.
-    keeps_errors = (
-        settings["PRODREADY_ERRORS_ENABLED"] and settings["PRODREADY_ERROR_STORE"] != "none"
-    )
     jobs = Jobs(
         state,
-        breadcrumbs=settings["PRODREADY_ERRORS_BREADCRUMBS"] if keeps_errors else 0,
+        breadcrumbs=breadcrumbs_kept(settings),
         arguments_max_chars=settings["PRODREADY_JOBS_ARGUMENTS_MAX_CHARS"],
         commands=settings["PRODREADY_JOBS_CLI"],
     )

@@ -18,9 +18,9 @@ from typing import Any
 import click
 from flask import Flask
 
-from .run import JobRun
+from .run import JobRun, exit_code_of
 
-__all__ = ["exit_code_of", "run_commands_as_jobs"]
+__all__ = ["run_commands_as_jobs"]
 
 _WRAPPED = "_prodready_job"
 
@@ -83,22 +83,3 @@ def _job_name(ctx: click.Context) -> str:
         names.append(current.info_name or "?")
         current = current.parent
     return " ".join(["flask", *reversed(names)])
-
-
-def exit_code_of(error: BaseException) -> int:
-    """The exit status the ``flask`` command ends with, for an exception that ended it.
-
-    .. versionadded:: 0.2
-    """
-    if isinstance(error, click.exceptions.Exit):
-        return int(error.exit_code)
-    if isinstance(error, click.ClickException):
-        return int(error.exit_code)
-    if isinstance(error, click.exceptions.Abort | KeyboardInterrupt):
-        return 1  # click turns Ctrl-C into Abort, and flask exits with 1
-    if isinstance(error, SystemExit):
-        code = error.code
-        if code is None:
-            return 0
-        return code if isinstance(code, int) else 1
-    return 1

@@ -38,6 +38,7 @@ import click
 from flask import Flask, current_app, has_app_context
 from loguru import logger
 
+from flask_prodready.metrics.names import JOB_OUTCOMES
 from flask_prodready.request_id import (
     TraceContext,
     _scope,
@@ -55,10 +56,10 @@ from .arguments import preview_arguments
 if TYPE_CHECKING:
     from . import Jobs
 
-__all__ = ["OUTCOMES", "JobRun", "job"]
+__all__ = ["OUTCOMES", "JobRun", "exit_code_of", "job"]
 
 #: How a run can end, the ``outcome`` label of ``prodready_job_runs_total``.
-OUTCOMES: tuple[str, ...] = ("success", "failure", "retry")
+OUTCOMES: tuple[str, ...] = JOB_OUTCOMES
 #: The longest job name kept; longer names are cut (they are metric labels).
 MAX_NAME_LENGTH = 200
 
@@ -168,7 +169,7 @@ class JobRun(AbstractContextManager["JobRun"]):
 
     def __call__(self, function: Callable[P, R]) -> Callable[P, R]:
         """Run every call of ``function`` as a run of its own."""
-        if self._bound is not None or self.id is not None:
+        if self.id is not None:
             raise RuntimeError("a job run that has started cannot decorate a function")
         name = self.name or f"{function.__module__}.{function.__qualname__}"
         if inspect.isgeneratorfunction(function) or inspect.isasyncgenfunction(function):
@@ -264,7 +265,7 @@ class JobRun(AbstractContextManager["JobRun"]):
             return
         self.duration = time.perf_counter() - self._started
         if outcome is None:
-            outcome = "failure" if error is not None and not _is_success(error) else "success"
+            outcome = "failure" if error is not None and exit_code_of(error) != 0 else "success"
         elif outcome not in OUTCOMES:
             _logger.warning("job {} ended with the unknown outcome {!r}", self.name, outcome)
             outcome = "failure"
@@ -395,13 +396,23 @@ def _child_trace(traceparent: str | None) -> TraceContext | None:
     return TraceContext(outer.trace_id, secrets.token_hex(8), outer.span_id, outer.flags)
 
 
-def _is_success(error: BaseException) -> bool:
-    """An exit with status 0 is a success."""
-    if isinstance(error, SystemExit):
-        return error.code in (None, 0)
+def exit_code_of(error: BaseException) -> int:
+    """The exit status a command ends with, for an exception that ended it: 0 is a success.
+
+    .. versionadded:: 0.2
+    """
     if isinstance(error, click.exceptions.Exit):
-        return error.exit_code == 0
-    return False
+        return int(error.exit_code)
+    if isinstance(error, click.ClickException):
+        return int(error.exit_code)
+    if isinstance(error, click.exceptions.Abort | KeyboardInterrupt):
+        return 1  # click turns Ctrl-C into Abort, and flask exits with 1
+    if isinstance(error, SystemExit):
+        code = error.code
+        if code is None:
+            return 0
+        return code if isinstance(code, int) else 1
+    return 1
 
 
 def _outer_scope() -> list[Any]:

@@ -35,6 +35,7 @@ from .access import ACCESS_LOGGER as ACCESS_LOGGER
 from .access import AccessLog as AccessLog
 from .access import _log_access
 from .breadcrumbs import _BreadcrumbBinder as _BreadcrumbBinder
+from .breadcrumbs import breadcrumbs_kept
 from .breadcrumbs import request_breadcrumbs as request_breadcrumbs
 from .capture import capture_json_lines as capture_json_lines
 from .levels import LEVELS as LEVELS
@@ -109,11 +110,7 @@ def init_logs(app: Flask, state: ProdReadyState) -> None:
     log_process.add_app(
         state, settings["PRODREADY_LOG_STORE_LEVEL"], testing=state.environment == "testing"
     )
-    # Breadcrumbs only serve recorded errors: no buffer per request without an error store.
-    keeps_errors = (
-        settings["PRODREADY_ERRORS_ENABLED"] and settings["PRODREADY_ERROR_STORE"] != "none"
-    )
-    breadcrumbs = settings["PRODREADY_ERRORS_BREADCRUMBS"] if keeps_errors else 0
+    breadcrumbs = breadcrumbs_kept(settings)
     stages = pipeline(app, state)
     stages.keep_breadcrumbs(breadcrumbs, _BreadcrumbBinder(breadcrumbs))
     enabled = bool(settings["PRODREADY_ACCESS_LOG_ENABLED"])

@@ -7,11 +7,25 @@ to make for every request than a bounded deque. The sink appends to it (see :mod
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from flask_prodready.request_id import _scope, request_id
 
-__all__ = ["request_breadcrumbs"]
+__all__ = ["breadcrumbs_kept", "request_breadcrumbs"]
+
+
+def breadcrumbs_kept(settings: Mapping[str, Any]) -> int:
+    """How many log lines a request or job keeps for its errors, by the settings.
+
+    Breadcrumbs only serve recorded errors: none are kept without an error store.
+
+    .. versionadded:: 0.2
+    """
+    keeps_errors = (
+        settings["PRODREADY_ERRORS_ENABLED"] and settings["PRODREADY_ERROR_STORE"] != "none"
+    )
+    return int(settings["PRODREADY_ERRORS_BREADCRUMBS"]) if keeps_errors else 0
 
 
 def request_breadcrumbs() -> list[str]:
