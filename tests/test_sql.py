@@ -113,13 +113,20 @@ def test_a_slow_request_is_logged_with_its_split(app_dir: AppDir) -> None:
     with capture_logs() as lines:
         app.test_client().get("/slow")
         app.test_client().get("/joined")
-    (slow,) = [line for line in lines if line["logger"] == "flask_prodready.slow"]
+    slow_lines = {line["route"]: line for line in lines if line["logger"] == "flask_prodready.slow"}
+    access = {line["route"]: line for line in lines if line["logger"] == ACCESS_LOGGER}
+    # Only requests over the threshold are logged as slow; /joined usually is not, but a busy
+    # machine may stall it past 50 ms, so the rule is checked against its measured duration.
+    for route, line in access.items():
+        assert (route in slow_lines) == (line["duration_ms"] > 50), route
+    slow = slow_lines["/slow"]
     assert slow["level"] == "WARNING"
     assert slow["route"] == "/slow"
     assert slow["duration_ms"] >= 50
     assert slow["sql_queries"] == 1
     assert slow["duration_ms"] == pytest.approx(slow["sql_ms"] + slow["other_ms"], abs=0.01)
-    assert get_state(app).components["logs"].slow[0]["route"] == "/slow"
+    kept = [request["route"] for request in get_state(app).components["logs"].slow]
+    assert kept == list(slow_lines)[::-1]
 
 
 def test_normalised_statements_group_literals() -> None:
