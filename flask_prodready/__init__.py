@@ -34,6 +34,7 @@ from .health import get_health as get_health
 from .health import register_check as register_check
 from .jobs import JobRun as JobRun
 from .jobs import job as job
+from .logs import flush_logs as flush_logs
 from .logs import get_log_level as get_log_level
 from .logs import set_log_level as set_log_level
 from .redaction import REDACTED as REDACTED
@@ -83,6 +84,7 @@ __all__ = [
     "__version__",
     "bind_context",
     "current_trace",
+    "flush_logs",
     "get_health",
     "get_log_level",
     "get_state",

@@ -38,6 +38,7 @@ import click
 from flask import Flask, current_app, has_app_context
 from loguru import logger
 
+from flask_prodready.logs.flusher import flush_logs
 from flask_prodready.metrics.names import JOB_OUTCOMES
 from flask_prodready.request_id import (
     TraceContext,
@@ -277,6 +278,8 @@ class JobRun(AbstractContextManager["JobRun"]):
         finally:
             self._bound = None
             _unbind(bound)
+            # A job's lines are out when it ends: a command's output is read right after.
+            flush_logs()
 
     def _report(self, error: BaseException | None, outcome: str, exit_code: int | None) -> None:
         name = cast(str, self.name)

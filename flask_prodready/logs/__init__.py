@@ -38,6 +38,7 @@ from .breadcrumbs import _BreadcrumbBinder as _BreadcrumbBinder
 from .breadcrumbs import breadcrumbs_kept
 from .breadcrumbs import request_breadcrumbs as request_breadcrumbs
 from .capture import capture_json_lines as capture_json_lines
+from .flusher import flush_logs as flush_logs
 from .levels import LEVELS as LEVELS
 from .process import LogProcess as LogProcess
 from .process import get_log_level as get_log_level
@@ -59,6 +60,7 @@ __all__ = [
     "LEVELS",
     "AccessLog",
     "InterceptHandler",
+    "flush_logs",
     "get_log_level",
     "init_logs",
     "render_json",

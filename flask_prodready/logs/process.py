@@ -133,13 +133,16 @@ class LogProcess:
         to_file = destination not in ("stdout", "stderr")
         levels = Levels.from_settings(settings)
         stream = sys.stderr if destination == "stderr" else sys.stdout
+        stream_is_terminal = not to_file and _isatty(stream)
         shape = SinkShape(
             destination,
             json_lines,
             settings["PRODREADY_LOG_FILE_MAX_BYTES"] if to_file else None,
             settings["PRODREADY_LOG_FILE_BACKUPS"] if to_file else None,
-            colorize=not json_lines and not to_file and stream.isatty(),
+            colorize=not json_lines and stream_is_terminal,
             diagnose=bool(settings["PRODREADY_LOG_DIAGNOSE"]) and environment == "development",
+            # A person reading a terminal sees each line at once.
+            flush_seconds=0.0 if stream_is_terminal else settings["PRODREADY_LOG_FLUSH_MS"] / 1000,
         )
         with self.lock:
             installed = self.installed
@@ -256,6 +259,13 @@ class LogProcess:
         self.shipper.after_fork()
         if self.installed is not None:
             self.installed.sink.after_fork()
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # replaced by an object without it, or closed
+        return False
 
 
 def _remove_handler(handler_id: int) -> None:

@@ -55,6 +55,16 @@ SETTINGS: tuple[Setting, ...] = (
         "container prefer `stdout`: several processes rotating one file lose lines.",
     ),
     Setting(
+        "PRODREADY_LOG_FLUSH_MS",
+        50.0,
+        at_least(FLOAT, 0),
+        "Lines may wait this many milliseconds to be written together, one write instead of "
+        "one per line: under load, writing each line to a pipe cost more than making it. "
+        "A line at WARNING or above is written at once, with every line before it; lines "
+        "are also written before a fork and at exit (`flush_logs()` writes them now). "
+        "0 writes each line at once, as in the `testing` environment and on a terminal.",
+    ),
+    Setting(
         "PRODREADY_LOG_FILE_MAX_BYTES",
         10 * 1024 * 1024,
         at_least(INT, 0),

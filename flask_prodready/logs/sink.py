@@ -9,6 +9,7 @@ from: an app wanting the same shape keeps the installed sink.
 from __future__ import annotations
 
 import os
+import select
 import stat
 import sys
 import threading
@@ -19,13 +20,42 @@ from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from flask_prodready.request_id import _scope
 
+from .flusher import schedule
 from .render import SCHEMA_FIELDS, dumps, render_json
 
 if TYPE_CHECKING:
     from .levels import Levels
     from .shipping import LineShipper
 
-__all__ = ["RotatingFile", "Sink", "SinkShape"]
+__all__ = ["HOLD_BYTES", "RotatingFile", "Sink", "SinkShape"]
+
+#: Lines held back are written once they add up to this many bytes, half a pipe's buffer.
+HOLD_BYTES = 32 * 1024
+#: Lines at this level (WARNING) and above are written at once, with those held back.
+_URGENT_LEVEL = 30
+
+
+def _atomic_chunks(lines: list[bytes]) -> list[list[bytes]]:
+    """``lines`` in runs of at most ``PIPE_BUF`` bytes (one line may be longer).
+
+    A write of at most ``PIPE_BUF`` bytes to a pipe is atomic: gunicorn workers sharing one
+    stdout never interleave their lines, as they did not when each line was one write.
+    """
+    chunks: list[list[bytes]] = []
+    chunk: list[bytes] = []
+    size = 0
+    for line in lines:
+        if chunk and size + len(line) > _PIPE_BUF:
+            chunks.append(chunk)
+            chunk, size = [], 0
+        chunk.append(line)
+        size += len(line)
+    if chunk:
+        chunks.append(chunk)
+    return chunks
+
+
+_PIPE_BUF = select.PIPE_BUF
 
 
 class SinkShape(NamedTuple):
@@ -37,6 +67,8 @@ class SinkShape(NamedTuple):
     backups: int | None
     colorize: bool
     diagnose: bool
+    #: How long lines may be held back to be written together; 0 writes each at once.
+    flush_seconds: float = 0.0
 
 
 class RotatingFile:
@@ -51,14 +83,40 @@ class RotatingFile:
         self._regular = False
 
     def write(self, data: bytes) -> None:
-        """Append ``data``, rotating first if it would grow the file past ``max_bytes``."""
+        """Append ``data``, rotating first if it would grow the file past ``max_bytes``.
+
+        Several lines written as one are split where the file must rotate, so that no
+        file grows past ``max_bytes`` (unless one line alone is longer).
+        """
         if self._file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # Unbuffered: each line is one write, so a failed write loses only that line.
-            self._file = self.path.open("ab", buffering=0)
-            self._size = self._file.tell()
-            # Devices and pipes (/dev/stdout, /dev/null, a FIFO) are never rotated.
-            self._regular = stat.S_ISREG(os.fstat(self._file.fileno()).st_mode)
+            self._open()
+        if self._regular and self.max_bytes and self._size + len(data) > self.max_bytes:
+            parts = data.split(b"\n")
+            lines = [part + b"\n" for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+            chunk: list[bytes] = []
+            chunk_size = 0
+            for line in lines:
+                if chunk and self._size + chunk_size + len(line) > self.max_bytes:
+                    self._append(b"".join(chunk))
+                    chunk, chunk_size = [], 0
+                chunk.append(line)
+                chunk_size += len(line)
+            if chunk:
+                self._append(b"".join(chunk))
+            return
+        self._append(data)
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Unbuffered: what the sink hands over is one write.
+        self._file = self.path.open("ab", buffering=0)
+        self._size = self._file.tell()
+        # Devices and pipes (/dev/stdout, /dev/null, a FIFO) are never rotated.
+        self._regular = stat.S_ISREG(os.fstat(self._file.fileno()).st_mode)
+
+    def _append(self, data: bytes) -> None:
+        if self._file is None:
+            self._open()
         if (
             self._regular
             and self.max_bytes
@@ -67,6 +125,7 @@ class RotatingFile:
         ):
             self._rotate()
             assert self._file is not None
+        assert self._file is not None
         self._file.write(data)
         self._size += len(data)
 
@@ -102,6 +161,10 @@ class Sink:
     :param levels: the level filter the sink was installed with.
     :param shipper: where lines at or above ``shipper.level`` are offered.
     :param failed: called with :attr:`label` for each line not rendered or written.
+
+    With ``shape.flush_seconds``, lines are held back for that long (or until
+    :data:`HOLD_BYTES` wait) and written as one; a line at WARNING or above is written at
+    once, with every line before it, so that what explains a crash is never held back.
     """
 
     def __init__(
@@ -121,6 +184,12 @@ class Sink:
         if shape.max_bytes is not None and shape.backups is not None:
             self.file = RotatingFile(Path(shape.destination), shape.max_bytes, shape.backups)
         self.lock = threading.Lock()
+        #: Seconds a line may wait to be written with others (the flusher reads it).
+        self.flush_seconds = shape.flush_seconds
+        self._held: list[bytes] = []
+        self._held_bytes = 0
+        self._held_stream: Any = None
+        self._scheduled = False
 
     @property
     def label(self) -> str:
@@ -148,7 +217,7 @@ class Sink:
                     del crumbs[1]
             if shipped:
                 shipper.offer(record, text)
-        self.write_bytes(data)
+        self.write_bytes(data, urgent=record["level"].no >= _URGENT_LEVEL)
 
     def write_payload(self, payload: dict[str, Any]) -> None:
         """Write one line from a payload already in the JSON schema."""
@@ -164,29 +233,86 @@ class Sink:
             ).encode()
         self.write_bytes(data)
 
-    def write_bytes(self, data: bytes) -> None:
-        """Write one rendered line (not named ``write``: loguru would bypass ``__call__``)."""
+    def write_bytes(self, data: bytes, urgent: bool = False) -> None:
+        """Write one rendered line (not named ``write``: loguru would bypass ``__call__``).
+
+        :param urgent: write it, and every line held back, at once.
+        """
         try:
             with self.lock:
-                if self.file is not None:
-                    self.file.write(data)
+                stream = self._stream()
+                if not self.flush_seconds or not (
+                    stream is None or stream is sys.__stdout__ or stream is sys.__stderr__
+                ):
+                    # A stream put in place of the process's own (a test runner's capture,
+                    # redirect_stdout) is read in-process, costs no system call, and is
+                    # often read at once: its lines are not held back.
+                    if self._held:
+                        self._write_held()
+                    self._write(data, stream)
                     return
-                stream = sys.stderr if self.destination == "stderr" else sys.stdout
-                buffer = getattr(stream, "buffer", None)
-                if buffer is not None:
-                    buffer.write(data)
-                else:
-                    stream.write(data.decode())
-                stream.flush()
+                if stream is not self._held_stream:
+                    # From stdout to stderr (send_to_stderr): held lines go where they were.
+                    self._write_held()
+                    self._held_stream = stream
+                self._held.append(data)
+                self._held_bytes += len(data)
+                if urgent or self._held_bytes >= HOLD_BYTES:
+                    self._write_held()
+                elif not self._scheduled:
+                    self._scheduled = True
+                    schedule(self)
         except Exception:  # counted: a full disk or closed pipe must never fail the caller
             self.failed(self.label)
 
+    def flush(self) -> None:
+        """Write the lines held back, now (the flusher thread calls it)."""
+        with self.lock:
+            self._write_held()
+
+    def _write_held(self) -> None:
+        """Write the held lines as one; called with the lock held. Failures are counted."""
+        held, self._held, self._held_bytes, self._scheduled = self._held, [], 0, False
+        if not held:
+            return
+        stream = self._held_stream
+        # A file opened to append takes one write whole; a pipe only up to PIPE_BUF.
+        chunks = [held] if stream is None or len(held) == 1 else _atomic_chunks(held)
+        for chunk in chunks:
+            try:
+                self._write(chunk[0] if len(chunk) == 1 else b"".join(chunk), stream)
+            except Exception:  # counted per line: a full disk must never fail the caller
+                for _ in chunk:
+                    self.failed(self.label)
+
+    def _stream(self) -> Any:
+        """The stream lines go to now (``None`` for a file); looked up per line, as
+        ``sys.stdout`` may be replaced at any time."""
+        if self.file is not None:
+            return None
+        return sys.stderr if self.destination == "stderr" else sys.stdout
+
+    def _write(self, data: bytes, stream: Any) -> None:
+        if stream is None:
+            assert self.file is not None
+            self.file.write(data)
+            return
+        buffer = getattr(stream, "buffer", None)
+        if buffer is not None:
+            buffer.write(data)
+        else:
+            stream.write(data.decode())
+        stream.flush()
+
     def after_fork(self) -> None:
-        """Renew the lock in a forked child."""
+        """Renew the lock in a forked child, and drop the parent's held lines."""
         # A lock held by another thread at fork time would stay held in the child forever.
         self.lock = threading.Lock()
+        # They are the parent's to write (it flushes before forking): never twice.
+        self._held, self._held_bytes, self._scheduled = [], 0, False
 
     def stop(self) -> None:
-        """Close the file, if the sink writes one."""
+        """Write the lines held back, and close the file if the sink writes one."""
+        self.flush()
         if self.file is not None:
             self.file.close()

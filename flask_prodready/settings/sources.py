@@ -40,6 +40,7 @@ TESTING_DEFAULTS: Mapping[str, Any] = MappingProxyType(
     {
         "PRODREADY_ERROR_STORE": "memory",
         "PRODREADY_ALERTS_EVALUATE": False,
+        "PRODREADY_LOG_FLUSH_MS": 0.0,
     }
 )
 

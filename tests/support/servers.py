@@ -14,6 +14,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -112,6 +113,18 @@ def http_get(url: str, headers: dict[str, str] | None = None, timeout: float = 5
     with urllib.request.urlopen(request, timeout=timeout) as response:
         body: bytes = response.read()
         return body.decode()
+
+
+def http_status(url: str, timeout: float = 10.0) -> int:
+    """The status of a GET of ``url`` (error statuses included); 0 when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        return int(exc.code)
+    except OSError:
+        return 0
 
 
 class _UpstreamHandler(http.server.BaseHTTPRequestHandler):

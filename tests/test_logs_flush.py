@@ -1,0 +1,315 @@
+"""Lines held back to be written together (``PRODREADY_LOG_FLUSH_MS``), through real pipes.
+
+Each case runs an app in a child process whose stdout is a pipe read by the test, as a
+container runtime reads a server: the lines arrive whole, in order, once each, and with far
+fewer writes than lines; what explains a crash is never held back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flask_prodready.logs.flusher import flush_logs
+from flask_prodready.logs.process import log_process
+
+from .support import REPO
+from .support.apps import AppDir
+from .support.gunicorn import INSTALL_HINT
+from .support.requires import require_module
+from .support.servers import free_port, http_status, stop_process, wait_until
+
+CHILD = """
+import os, sys, time
+from flask import Flask
+from loguru import logger
+from flask_prodready import ProdReady, flush_logs
+
+app = Flask("child", root_path={root!r}, instance_path={instance!r})
+app.config["SECRET_KEY"] = "x" * 32
+ProdReady(app, **{overrides!r})
+app.add_url_rule("/hello", "hello", lambda: "hello")
+client = app.test_client()
+
+def requests(n):
+    for _ in range(n):
+        client.get("/hello")
+
+def writes():
+    for line in open("/proc/self/io"):
+        if line.startswith("syscw:"):
+            return int(line.split()[1])
+"""
+
+
+def run_child(app_dir: AppDir, body: str, **overrides: Any) -> tuple[list[dict[str, Any]], str]:
+    """Run ``body`` after :data:`CHILD` in a fresh process; its JSON stdout lines and stderr."""
+    script = textwrap.dedent(
+        CHILD.format(
+            root=str(app_dir.root),
+            instance=str(app_dir.root / "instance"),
+            overrides=overrides,
+        )
+    ) + textwrap.dedent(body)
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    lines = [json.loads(line) for line in done.stdout.decode().splitlines()]
+    return lines, done.stderr.decode()
+
+
+def messages(lines: list[dict[str, Any]]) -> list[str]:
+    return [line["message"] for line in lines if not line["logger"].startswith("flask_prodready.")]
+
+
+def access(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [line for line in lines if line["logger"] == "flask_prodready.access"]
+
+
+def test_many_lines_go_out_whole_and_in_order_in_few_writes(app_dir: AppDir) -> None:
+    lines, err = run_child(
+        app_dir,
+        """
+        requests(5)
+        flush_logs()
+        before = writes()
+        for n in range(400):
+            logger.info("line {}", n)
+            requests(1)
+        flush_logs()
+        print(writes() - before, file=sys.stderr)
+        """,
+    )
+    assert messages(lines) == [f"line {n}" for n in range(400)]
+    assert len(access(lines)) == 405
+    # Lines of 300 to 450 bytes, written up to PIPE_BUF (4 KiB) at a time: far fewer writes.
+    assert int(err.split()[-1]) < 800 / 4
+
+
+def test_an_idle_apps_last_line_goes_out_by_itself(app_dir: AppDir) -> None:
+    folder = app_dir.root
+    script = textwrap.dedent(
+        CHILD.format(root=str(folder), instance=str(folder / "instance"), overrides={})
+    ) + textwrap.dedent(
+        """
+        requests(1)
+        logger.info("last words")
+        time.sleep(60)
+        """
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    try:
+        assert child.stdout is not None
+        seen: list[str] = []
+        deadline = time.monotonic() + 30
+        while "last words" not in seen and time.monotonic() < deadline:
+            seen.append(json.loads(child.stdout.readline())["message"])
+        assert "last words" in seen, "the line held back was never written"
+        assert child.poll() is None, "it came out while the process was still running"
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_lines_held_back_are_written_at_exit(app_dir: AppDir) -> None:
+    lines, _ = run_child(
+        app_dir,
+        """
+        requests(10)
+        logger.info("bye")
+        sys.exit(0)
+        """,
+    )
+    assert len(access(lines)) == 10
+    assert messages(lines) == ["bye"]
+
+
+def test_a_warning_is_written_at_once_with_every_line_before_it(app_dir: AppDir) -> None:
+    lines, _ = run_child(
+        app_dir,
+        """
+        requests(5)
+        logger.info("before")
+        logger.warning("something is wrong")
+        os._exit(0)  # no exit handlers: only what was written is there
+        """,
+    )
+    assert len(access(lines)) == 5
+    assert messages(lines) == ["before", "something is wrong"]
+
+
+def test_a_forked_child_never_writes_its_parents_lines_again(app_dir: AppDir) -> None:
+    lines, _ = run_child(
+        app_dir,
+        """
+        for n in range(3):
+            logger.info("parent {}", n)
+        pid = os.fork()
+        if pid == 0:
+            logger.info("child")
+            flush_logs()
+            os._exit(0)
+        os.waitpid(pid, 0)
+        logger.info("parent after")
+        """,
+    )
+    assert sorted(messages(lines)) == sorted(
+        ["parent 0", "parent 1", "parent 2", "child", "parent after"]
+    )
+    assert messages(lines)[:3] == ["parent 0", "parent 1", "parent 2"]
+
+
+def test_each_line_is_written_at_once_when_the_interval_is_zero(app_dir: AppDir) -> None:
+    _, err = run_child(
+        app_dir,
+        """
+        requests(5)
+        before = writes()
+        requests(20)
+        print(writes() - before, file=sys.stderr)
+        """,
+        log_flush_ms=0,
+    )
+    assert int(err.split()[-1]) >= 20
+
+
+def test_a_terminal_gets_each_line_at_once(app_dir: AppDir) -> None:
+    import pty
+
+    folder = app_dir.root
+    script = textwrap.dedent(
+        CHILD.format(root=str(folder), instance=str(folder / "instance"), overrides={})
+    ) + textwrap.dedent(
+        """
+        from flask_prodready.logs.process import log_process
+        print("flush_seconds", log_process.installed.sink.flush_seconds, file=sys.stderr)
+        """
+    )
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=REPO,
+            stdout=follower,
+            stderr=subprocess.PIPE,
+            timeout=120,
+            check=True,
+        )
+    finally:
+        os.close(follower)
+        os.close(leader)
+    assert "flush_seconds 0.0" in done.stderr.decode()
+
+
+def test_the_testing_environment_holds_nothing_back(app_dir: AppDir) -> None:
+    app = app_dir.flask()
+    app.testing = True
+    from flask_prodready import ProdReady
+
+    ProdReady(app)
+    assert log_process.installed is not None
+    assert log_process.installed.sink.flush_seconds == 0
+
+
+def test_a_capture_in_place_of_stdout_gets_each_line_at_once(
+    app_dir: AppDir, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = app_dir.app()
+    assert log_process.installed is not None
+    assert log_process.installed.sink.flush_seconds > 0
+    app.add_url_rule("/", "index", lambda: "ok")
+    capsys.readouterr()
+    app.test_client().get("/")
+    assert '"GET / 200"' in capsys.readouterr().out
+
+
+def test_a_rotated_file_stays_under_its_size_with_lines_written_together(
+    app_dir: AppDir, tmp_path: Path
+) -> None:
+    from loguru import logger
+
+    path = tmp_path / "app.log"
+    app_dir.app(log_destination=str(path), log_file_max_bytes=3000, log_file_backups=3)
+    for n in range(30):
+        logger.info("line {} {}", n, "x" * 100)
+    flush_logs()
+    files = sorted(path.parent.glob("app.log*"))
+    assert [p.name for p in files] == ["app.log", "app.log.1", "app.log.2", "app.log.3"]
+    assert all(p.stat().st_size <= 3000 for p in files)
+    kept = [json.loads(line)["message"] for line in path.read_text().splitlines()]
+    assert kept[-1].startswith("line 29 ")
+
+
+def test_gunicorn_workers_sharing_a_pipe_never_interleave_their_lines(tmp_path: Path) -> None:
+    """Two real workers log long lines at once into one pipe: every line parses."""
+    require_module("gunicorn", INSTALL_HINT)
+    (tmp_path / "wsgi.py").write_text(
+        textwrap.dedent(
+            """
+            import os
+            from flask import Flask
+            from loguru import logger
+            from flask_prodready import ProdReady
+
+            app = Flask("wsgi", instance_path=os.path.abspath("instance"))
+            app.config["SECRET_KEY"] = "x" * 32
+            ProdReady(app)
+
+            @app.get("/noisy")
+            def noisy():
+                for n in range(20):
+                    logger.info("{} {}", n, "y" * 900)
+                return "ok"
+            """
+        )
+    )
+    port = free_port()
+    (tmp_path / "gunicorn.conf.py").write_text(
+        "from flask_prodready.gunicorn import child_exit, on_exit, on_starting, when_ready\n"
+        f"workers = 2\nthreads = 4\nbind = '127.0.0.1:{port}'\n"
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO)])},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    output: list[bytes] = []
+    reader = threading.Thread(target=lambda: output.extend(server.stdout or ()), daemon=True)
+    reader.start()
+    try:
+        url = f"http://127.0.0.1:{port}/noisy"
+        wait_until(lambda: http_status(url) == 200, 30, lambda: b"".join(output).decode()[-2000:])
+        with ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(lambda _: http_status(url), range(200)))
+        assert statuses == [200] * 200
+    finally:
+        stop_process(server, signal.SIGQUIT)
+        reader.join(30)
+    noisy = []
+    for line in output:
+        parsed = json.loads(line)  # a line interleaved with another would not parse
+        if parsed["message"].endswith("y" * 900):
+            noisy.append(parsed)
+    assert len(noisy) >= 200 * 20
+    assert len({line["process"] for line in noisy}) == 2, "both workers wrote"
