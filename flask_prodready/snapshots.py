@@ -41,6 +41,7 @@ from array import array
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import pairwise
 from typing import Protocol
 
@@ -89,6 +90,11 @@ class MetricsSample:
     def new_row(bounds: Sequence[float]) -> array[float]:
         """A row of zeros for one route, for code that builds a sample."""
         return array("d", bytes(8 * (_FIRST_BUCKET + len(bounds))))
+
+    @cached_property
+    def overall(self) -> array[float]:
+        """Every route's totals added up (computed once: a chart reads it for each point)."""
+        return _sum_rows(self.routes.values(), self.bounds)
 
 
 class SampleStore(Protocol):
@@ -369,9 +375,31 @@ def _stats(route: str, row: array[float], bounds: Sequence[float], seconds: floa
 
 def _series_point(before: MetricsSample, after: MetricsSample) -> SeriesPoint:
     seconds = after.time - before.time
-    total = _sum_rows(_deltas(before, after).values(), after.bounds)
+    if _no_reset(before, after):
+        # The difference of the sums: one pass per sample, not one per pair and route.
+        total = array(
+            "d", (new - old for new, old in zip(after.overall, before.overall, strict=True))
+        )
+    else:
+        total = _sum_rows(_deltas(before, after).values(), after.bounds)
     stats = _stats(ALL_ROUTES, total, after.bounds, seconds)
     return SeriesPoint(after.time, seconds, stats.request_rate, stats.error_rate, stats.p95)
+
+
+def _no_reset(before: MetricsSample, after: MetricsSample) -> bool:
+    """Whether every route of ``before`` is in ``after`` with as many requests or more.
+
+    Then no total went down (counters reset together), and the difference of the sums is
+    the sum of the differences :func:`_deltas` would give.
+    """
+    if before.bounds != after.bounds:
+        return False
+    later = after.routes
+    for route, row in before.routes.items():
+        new = later.get(route)
+        if new is None or len(new) != len(row) or new[_REQUESTS] < row[_REQUESTS]:
+            return False
+    return True
 
 
 def _finite(value: float | None) -> float | None:

@@ -151,6 +151,25 @@ def test_thresholds_and_per_route_rules() -> None:
     assert states == {"orders_errors": "firing", "other_route": "inactive"}
 
 
+def test_one_evaluation_reads_the_totals_once_for_every_rule() -> None:
+    """Reading every route's totals is the costly step: the rules share one reading."""
+    work = Workload()
+    work.run(600, per_second=10, error_share=0.1, latency=0.08)
+    readings = []
+
+    def current() -> MetricsSample:
+        readings.append(work.now)
+        return work._sample()
+
+    rules = [parse_rule(name, DEFAULT_RULES[name]) for name in DEFAULT_RULES]
+    engine = AlertEngine(rules, SampleSignals(work.samples, current), clock=lambda: work.now)
+    engine.evaluate()
+    assert len(readings) == 1
+    work.run(60, per_second=10, error_share=0.9, latency=0.08)
+    engine.evaluate()
+    assert readings == [work.now - 60, work.now], "each evaluation reads afresh"
+
+
 @pytest.mark.parametrize(
     ("spec", "message"),
     [

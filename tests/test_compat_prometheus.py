@@ -218,3 +218,36 @@ def test_counters_without_histograms_take_the_fast_path(multiproc: Path, tmp_pat
     for path in multiproc.glob("counter_*.db"):
         shutil.copy(path, only_counters / path.name)
     assert list(compat.read_histogram_files(str(only_counters))) == []
+
+
+def _observed_histogram() -> Any:
+    from prometheus_client import CollectorRegistry, Histogram
+
+    histogram = Histogram(
+        "compat_seconds",
+        "d",
+        ["route", "status"],
+        buckets=(0.1, 1.0),
+        registry=CollectorRegistry(),
+    )
+    for seconds, route, status in [(0.05, "/a", "200"), (0.5, "/a", "500"), (5, "/b", "200")]:
+        histogram.labels(route, status).observe(seconds)
+    return histogram
+
+
+def test_histogram_totals_are_cumulative_per_child() -> None:
+    rows = sorted(
+        compat.histogram_totals(_observed_histogram()), key=lambda r: sorted(r[0].items())
+    )
+    assert rows == [
+        ({"route": "/a", "status": "200"}, [1.0, 1.0, 1.0], 1.0),
+        ({"route": "/a", "status": "500"}, [0.0, 1.0, 1.0], 1.0),
+        ({"route": "/b", "status": "200"}, [0.0, 0.0, 1.0], 1.0),
+    ]
+
+
+def test_without_the_children_histogram_totals_read_collect() -> None:
+    histogram = _observed_histogram()
+    fast = sorted(compat.histogram_totals(histogram), key=lambda r: sorted(r[0].items()))
+    slow = compat._histogram_totals_collected(histogram)
+    assert sorted(slow, key=lambda r: sorted(r[0].items())) == fast

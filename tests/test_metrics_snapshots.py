@@ -254,3 +254,25 @@ def test_ring_buffer_window_starts_at_the_sample_before_it() -> None:
     assert [s.time for s in buffer.window(5.0)] == [10.0, 20.0, 30.0], "oldest kept"
     with pytest.raises(ValueError, match="at least 2"):
         SampleRingBuffer(1)
+
+
+def test_the_series_counts_each_interval_whether_or_not_a_route_was_reset() -> None:
+    """Points come from differences of whole-sample sums; a reset or a route gone falls back
+    to counting per route, each from zero, as PromQL's rate does."""
+    bounds = (0.1, 1.0)
+
+    def at(time: float, **routes: float) -> MetricsSample:
+        rows = {f"/{name}": array("d", [n, n / 10, n, n]) for name, n in routes.items()}
+        return MetricsSample(time, bounds, rows)
+
+    samples = [
+        at(0, a=100, b=50),
+        at(10, a=150, b=70),  # +50 +20
+        at(20, a=160, b=70, c=30),  # a new route counts whole: +10 +0 +30
+        at(30, a=5, b=90, c=40),  # a restarted: 5 from zero, +20, +10
+        at(40, b=100, c=40),  # a gone: +10 +0
+    ]
+    snapshot = build_snapshot(samples[:-1], samples[-1], 1, multiprocess=False)
+    assert [point.request_rate for point in snapshot.series] == [7.0, 4.0, 3.5, 1.0]
+    assert [point.error_rate for point in snapshot.series] == pytest.approx([0.7, 0.4, 0.35, 0.1])
+    assert [point.time for point in snapshot.series] == [10, 20, 30, 40]

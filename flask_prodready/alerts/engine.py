@@ -19,6 +19,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -141,7 +142,8 @@ class AlertEngine:
                 return None
             self._load()
         changes = []
-        with self._lock:
+        one_evaluation = getattr(self.signals, "one_evaluation", nullcontext)
+        with self._lock, one_evaluation():
             for rule in self.rules:
                 previous = self._states[rule.name]
                 holds, value = self._condition(rule, now)

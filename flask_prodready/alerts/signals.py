@@ -6,7 +6,8 @@ worker; without the metrics part the engine gets no statistics at all.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -59,12 +60,32 @@ class SampleSignals:
     ) -> None:
         self.samples = samples
         self.current = current
+        self._fresh: MetricsSample | None = None
+        self._sharing = False
+
+    @contextmanager
+    def one_evaluation(self) -> Iterator[None]:
+        """Inside the block, every :meth:`stats` call shares one fresh sample.
+
+        The engine evaluates all its rules in one: reading the totals of every route costs
+        about as much as the rest of an evaluation, and the rules ask for the same moment.
+        """
+        self._sharing, self._fresh = True, None
+        try:
+            yield
+        finally:
+            self._sharing, self._fresh = False, None
 
     def stats(self, start: float, end: float, route: str | None) -> WindowStats | None:
         """See :class:`SignalSource`."""
         kept = self.samples.window(start)
         if self.current is not None:
-            kept = [*kept, self.current()]
+            fresh = self._fresh
+            if fresh is None:
+                fresh = self.current()
+                if self._sharing:
+                    self._fresh = fresh
+            kept = [*kept, fresh]
         before = _at_or_before(kept, start)
         after = _at_or_before(kept, end)
         if before is None or after is None or after.time <= before.time:

@@ -13,7 +13,7 @@ from typing import Any
 
 from prometheus_client import Histogram
 
-from flask_prodready.compat.prometheus import read_histogram_files
+from flask_prodready.compat.prometheus import histogram_totals, read_histogram_files
 from flask_prodready.snapshots import MetricsSample
 
 from .names import REQUEST_DURATION, UNMATCHED
@@ -31,12 +31,22 @@ def read_totals(
     :param multiprocess_dir: the ``PROMETHEUS_MULTIPROC_DIR`` in use, or ``None``.
     :param now: the sample's time, in seconds since the epoch.
     """
-    if multiprocess_dir is not None:
-        families: Iterable[Any] = read_histogram_files(multiprocess_dir)
-    else:
-        families = duration.collect()
-    index = {bound: i for i, bound in enumerate(bounds)}
     routes: dict[str, Any] = {}
+    if multiprocess_dir is None:
+        finite = len(bounds)
+        for labels, buckets, count in histogram_totals(duration):
+            route = labels.get("route", UNMATCHED)
+            row = routes.get(route)
+            if row is None:
+                row = routes[route] = MetricsSample.new_row(bounds)
+            row[0] += count
+            if labels.get("status", "").startswith("5"):
+                row[1] += count
+            for at in range(min(finite, len(buckets))):
+                row[2 + at] += buckets[at]
+        return MetricsSample(now, bounds, routes)
+    families: Iterable[Any] = read_histogram_files(multiprocess_dir)
+    index = {bound: i for i, bound in enumerate(bounds)}
     for family in families:
         if family.name != REQUEST_DURATION:
             continue
