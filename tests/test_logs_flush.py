@@ -102,27 +102,34 @@ def test_many_lines_go_out_whole_and_in_order_in_few_writes(app_dir: AppDir) -> 
     assert int(err.split()[-1]) < 800 / 4
 
 
-def test_an_idle_apps_last_line_goes_out_by_itself(app_dir: AppDir) -> None:
+def child_script(app_dir: AppDir, body: str, **overrides: Any) -> str:
+    """:data:`CHILD` for ``app_dir``, then ``body``."""
     folder = app_dir.root
-    script = textwrap.dedent(
-        CHILD.format(root=str(folder), instance=str(folder / "instance"), overrides={})
-    ) + textwrap.dedent(
+    return textwrap.dedent(
+        CHILD.format(root=str(folder), instance=str(folder / "instance"), overrides=overrides)
+    ) + textwrap.dedent(body)
+
+
+def test_an_idle_apps_last_line_goes_out_by_itself(app_dir: AppDir) -> None:
+    script = child_script(
+        app_dir,
         """
         requests(1)
         logger.info("last words")
         time.sleep(60)
-        """
+        """,
     )
     child = subprocess.Popen(
         [sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
     )
+    seen: list[str] = []
+    reader = threading.Thread(
+        target=lambda: seen.extend(json.loads(line)["message"] for line in child.stdout or ()),
+        daemon=True,
+    )
+    reader.start()
     try:
-        assert child.stdout is not None
-        seen: list[str] = []
-        deadline = time.monotonic() + 30
-        while "last words" not in seen and time.monotonic() < deadline:
-            seen.append(json.loads(child.stdout.readline())["message"])
-        assert "last words" in seen, "the line held back was never written"
+        wait_until(lambda: "last words" in seen, 30, "the line held back to be written")
         assert child.poll() is None, "it came out while the process was still running"
     finally:
         child.kill()
@@ -140,6 +147,130 @@ def test_lines_held_back_are_written_at_exit(app_dir: AppDir) -> None:
     )
     assert len(access(lines)) == 10
     assert messages(lines) == ["bye"]
+
+
+def test_lines_held_while_the_reader_is_slow_are_all_written_at_exit(app_dir: AppDir) -> None:
+    """The flusher may be blocked writing into a full pipe when the process exits: the exit
+    waits for that write and writes the rest (the reader here starts 2 s late)."""
+    script = child_script(
+        app_dir,
+        """
+        import fcntl
+        fcntl.fcntl(1, 1031, 4096)  # F_SETPIPE_SZ: the smallest pipe
+        for n in range(40):
+            logger.info("held {} {}", n, "a" * 200)
+        time.sleep(0.2)  # the flusher is now stuck in a write
+        sys.exit(0)
+        """,
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    time.sleep(2)
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 0, err.decode()
+    held = messages([json.loads(x) for x in out.splitlines()])
+    assert held == [f"held {n} {'a' * 200}" for n in range(40)]
+
+
+def test_a_line_logged_by_an_exit_handler_that_runs_later_is_written() -> None:
+    """Exit handlers run last registered first: one registered before flask_prodready was
+    imported logs after our exit flush, and is written at once."""
+    script = textwrap.dedent(
+        """
+        import atexit, os, tempfile
+        from loguru import logger
+        atexit.register(lambda: logger.info("said in an exit handler"))
+        from flask import Flask
+        from flask_prodready import ProdReady
+        root = tempfile.mkdtemp()
+        app = Flask("child", root_path=root, instance_path=os.path.join(root, "instance"))
+        app.config["SECRET_KEY"] = "x" * 32
+        ProdReady(app)
+        logger.info("main done")
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, timeout=120, check=True
+    ).stdout
+    assert messages([json.loads(x) for x in out.splitlines()]) == [
+        "main done",
+        "said in an exit handler",
+    ]
+
+
+def test_a_multiprocessing_childs_lines_are_written_although_it_skips_exit_handlers(
+    app_dir: AppDir,
+) -> None:
+    lines, _ = run_child(
+        app_dir,
+        """
+        import multiprocessing
+        def work():
+            logger.info("from the multiprocessing child")
+        child = multiprocessing.get_context("fork").Process(target=work)
+        child.start()
+        child.join()
+        logger.info("parent done")
+        """,
+    )
+    assert sorted(messages(lines)) == ["from the multiprocessing child", "parent done"]
+
+
+@pytest.mark.parametrize("destination", ["stdout", "/dev/stdout"])
+def test_processes_sharing_a_pipe_never_interleave_their_lines(
+    app_dir: AppDir, destination: str
+) -> None:
+    """Two processes log long lines into one small pipe read slowly: every line parses.
+
+    A write of more than PIPE_BUF bytes to a pipe may be split around another process's;
+    held lines go out in runs of at most PIPE_BUF, for stdout and for a path naming a pipe.
+    """
+    script = child_script(
+        app_dir,
+        """
+        import fcntl
+        fcntl.fcntl(1, 1031, 4096)  # F_SETPIPE_SZ: the smallest pipe, full most of the time
+        pid = os.fork()
+        tag = "child" if pid == 0 else "parent"
+        for n in range(1500):
+            logger.info("{} {} {}", tag, n, "z" * 700)
+        flush_logs()
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+        """,
+        log_destination=destination,
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert child.stdout is not None
+    parsed = []
+    for line in child.stdout:
+        parsed.append(json.loads(line))  # a line split around another would not parse
+        time.sleep(0.00002)
+    assert child.wait(timeout=60) == 0
+    tags = [line["message"].split()[0] for line in parsed if line["logger"] == "__main__"]
+    assert (tags.count("parent"), tags.count("child")) == (1500, 1500)
+
+
+def test_a_testing_app_and_a_production_app_share_one_sink(app_dir: AppDir) -> None:
+    """Only the wait differs: alternating them keeps the handler (adding one costs ms)."""
+    from flask_prodready import ProdReady
+
+    production = app_dir.flask()
+    ProdReady(production)
+    assert log_process.installed is not None
+    handler = log_process.installed.handler_id
+    testing = app_dir.flask()
+    testing.testing = True
+    ProdReady(testing)
+    assert log_process.installed.handler_id == handler
+    assert log_process.installed.sink.flush_seconds == 0
+    ProdReady(app_dir.flask())
+    assert log_process.installed.handler_id == handler
+    assert log_process.installed.sink.flush_seconds == 0.05
 
 
 def test_a_warning_is_written_at_once_with_every_line_before_it(app_dir: AppDir) -> None:
@@ -312,4 +443,23 @@ def test_gunicorn_workers_sharing_a_pipe_never_interleave_their_lines(tmp_path: 
         if parsed["message"].endswith("y" * 900):
             noisy.append(parsed)
     assert len(noisy) >= 200 * 20
-    assert len({line["process"] for line in noisy}) == 2, "both workers wrote"
+
+
+def test_without_a_flusher_thread_lines_are_written_at_once(
+    app_dir: AppDir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process at its thread limit cannot start the flusher: nothing waits for it."""
+    from loguru import logger
+
+    from flask_prodready.logs import flusher
+
+    def refuse(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    path = tmp_path / "app.log"
+    app_dir.app(log_destination=str(path))
+    flush_logs()
+    monkeypatch.setattr(flusher._flusher, "_thread", None)
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    logger.info("no thread to wait for")
+    assert "no thread to wait for" in path.read_text()

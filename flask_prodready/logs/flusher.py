@@ -16,7 +16,9 @@ import atexit
 import os
 import threading
 import time
-from typing import Protocol
+import weakref
+from contextlib import suppress
+from typing import Any, Protocol
 
 __all__ = ["Flushable", "flush_logs", "schedule"]
 
@@ -37,35 +39,72 @@ class _Flusher:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._due: dict[int, Flushable] = {}
+        #: Every sink that ever held a line: exit and fork flush them all, including one
+        #: the thread is writing right now (its lock makes them wait for that write).
+        self._known: weakref.WeakSet[Any] = weakref.WeakSet()
         self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+        #: Set once the process exits: from then on every line is written at once.
+        self.exiting = False
 
-    def schedule(self, sink: Flushable) -> None:
-        """Flush ``sink`` within its interval; starts the thread on first use."""
+    def schedule(self, sink: Flushable) -> bool:
+        """Flush ``sink`` within its interval; ``False`` if no thread can do it (write now).
+
+        Called with the sink's lock held: it must never call back into the sink.
+        """
         with self._lock:
+            if self.exiting:
+                return False
+            self._known.add(sink)
             self._due[id(sink)] = sink
-            if self._thread is None:
-                self._thread = threading.Thread(
+            thread = self._thread
+            # A fork without Python's hooks (a C extension's) leaves a thread that is not
+            # there; a thread that failed to start or died is started again.
+            if thread is None or self._pid != os.getpid() or not thread.is_alive():
+                thread = threading.Thread(
                     target=self._run, name="prodready-log-flusher", daemon=True
                 )
-                self._thread.start()
+                try:
+                    thread.start()
+                except RuntimeError:  # can't start new thread: the caller writes at once
+                    self._due.pop(id(sink), None)
+                    return False
+                self._thread, self._pid = thread, os.getpid()
         self._wake.set()
+        return True
 
     def flush_all(self) -> None:
         """Write every line held back, in the calling thread."""
         with self._lock:
-            due, self._due = list(self._due.values()), {}
-        for sink in due:
+            self._due = {}
+            known = list(self._known)
+        for sink in known:
             sink.flush()
+
+    def at_exit(self) -> None:
+        """Write every line held back, and every later line at once."""
+        with self._lock:
+            self.exiting = True
+            known = list(self._known)
+        for sink in known:
+            sink.flush_seconds = 0.0
+        self.flush_all()
 
     def _run(self) -> None:
         while True:
-            self._wake.wait()
-            with self._lock:
-                interval = min((s.flush_seconds for s in self._due.values()), default=0.0)
-            # Lines keep arriving meanwhile: they go out with this flush.
-            time.sleep(interval)
-            self._wake.clear()
-            self.flush_all()
+            try:
+                self._wake.wait()
+                with self._lock:
+                    interval = min((s.flush_seconds for s in self._due.values()), default=0.0)
+                # Lines keep arriving meanwhile: they go out with this flush.
+                time.sleep(interval)
+                self._wake.clear()
+                with self._lock:
+                    due, self._due = list(self._due.values()), {}
+                for sink in due:
+                    sink.flush()
+            except Exception:  # noqa: S112 - a sink's failure is counted by the sink itself
+                continue
 
     def after_fork(self) -> None:
         # The child has no thread; the parent flushed before forking, so nothing is due.
@@ -73,16 +112,27 @@ class _Flusher:
         self._wake = threading.Event()
         self._due = {}
         self._thread = None
+        self._pid = os.getpid()
 
 
 _flusher = _Flusher()
 os.register_at_fork(before=_flusher.flush_all, after_in_child=_flusher.after_fork)
-atexit.register(_flusher.flush_all)
+atexit.register(_flusher.at_exit)
+# A multiprocessing (or billiard) child ends in os._exit, without atexit handlers, but after
+# threading's own exit callbacks; those are private API, so only where they exist.
+_register_threading_atexit = getattr(threading, "_register_atexit", None)
+if _register_threading_atexit is not None:
+    with suppress(RuntimeError):
+        _register_threading_atexit(_flusher.flush_all)
 
 
-def schedule(sink: Flushable) -> None:
-    """Have ``sink.flush()`` called within ``sink.flush_seconds``, by the flusher thread."""
-    _flusher.schedule(sink)
+def schedule(sink: Flushable) -> bool:
+    """Have ``sink.flush()`` called within ``sink.flush_seconds``, by the flusher thread.
+
+    :return: ``False`` when no thread will (the process is exiting, or no thread can be
+        started): the caller writes its lines at once.
+    """
+    return _flusher.schedule(sink)
 
 
 def flush_logs() -> None:

@@ -148,10 +148,14 @@ class LogProcess:
             installed = self.installed
             if (
                 installed is not None
-                and installed.sink.shape == shape
+                # Only how long lines wait differs between a testing app and another: the
+                # sink is kept (adding a handler costs milliseconds) and told the new wait.
+                and installed.sink.shape._replace(flush_seconds=0.0)
+                == shape._replace(flush_seconds=0.0)
                 and has_handler(installed.handler_id)
             ):
                 installed.levels.set_to(levels)
+                installed.sink.set_flush_seconds(shape.flush_seconds)
             else:
                 self._add_sink(shape, levels)
         if settings["PRODREADY_LOG_INTERCEPT_STDLIB"]:

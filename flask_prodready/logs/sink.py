@@ -106,6 +106,15 @@ class RotatingFile:
             return
         self._append(data)
 
+    def takes_whole_writes(self) -> bool:
+        """Whether one write of many lines reaches the file whole: a regular file opened
+        to append does; a pipe or a device path (``/dev/stdout``, a FIFO) only up to
+        ``PIPE_BUF``. Opens the file if needed.
+        """
+        if self._file is None:
+            self._open()
+        return self._regular
+
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # Unbuffered: what the sink hands over is one write.
@@ -261,14 +270,22 @@ class Sink:
                     self._write_held()
                 elif not self._scheduled:
                     self._scheduled = True
-                    schedule(self)
+                    if not schedule(self):  # exiting, or no thread: nothing would write it
+                        self._write_held()
         except Exception:  # counted: a full disk or closed pipe must never fail the caller
             self.failed(self.label)
 
     def flush(self) -> None:
-        """Write the lines held back, now (the flusher thread calls it)."""
+        """Write the lines held back, now (the flusher thread calls it). Never raises."""
         with self.lock:
             self._write_held()
+
+    def set_flush_seconds(self, seconds: float) -> None:
+        """Hold lines back for ``seconds`` from now on (0: none), writing those held now."""
+        with self.lock:
+            if seconds != self.flush_seconds:
+                self._write_held()
+                self.flush_seconds = seconds
 
     def _write_held(self) -> None:
         """Write the held lines as one; called with the lock held. Failures are counted."""
@@ -276,9 +293,17 @@ class Sink:
         if not held:
             return
         stream = self._held_stream
-        # A file opened to append takes one write whole; a pipe only up to PIPE_BUF.
-        chunks = [held] if stream is None or len(held) == 1 else _atomic_chunks(held)
-        for chunk in chunks:
+        try:
+            # A regular file opened to append takes one write whole; a pipe (stdout, or a
+            # path such as /dev/stdout or a FIFO) only up to PIPE_BUF.
+            whole = len(held) == 1 or (
+                stream is None and self.file is not None and self.file.takes_whole_writes()
+            )
+        except Exception:  # counted per line: the file cannot even be opened
+            for _ in held:
+                self.failed(self.label)
+            return
+        for chunk in [held] if whole else _atomic_chunks(held):
             try:
                 self._write(chunk[0] if len(chunk) == 1 else b"".join(chunk), stream)
             except Exception:  # counted per line: a full disk must never fail the caller
