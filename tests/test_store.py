@@ -294,3 +294,41 @@ def test_shared_values_are_seen_by_a_second_store_on_the_same_data(
     assert other.values() == {"log_level:": "DEBUG"}
     assert other.log_lines(request_id="r-1") == [line(1, "r-1")]
     other.close()
+
+
+def test_closing_from_another_thread_waits_for_a_connection_being_set_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At exit the app's finalizer closes the store while the log shipper's thread may be
+    opening its connection: closing it under that thread's statements crashed the process
+    (a segmentation fault one exit in eight). The close now waits for the set-up."""
+    import threading
+
+    from flask_prodready.store import sqlite as sqlite_store
+
+    store = SQLiteErrorStore(tmp_path / "errors.sqlite3", StoreLimits())
+    setting_up, closed = threading.Event(), threading.Event()
+    original = sqlite_store._while_busy
+
+    def slow_set_up(action: Callable[[], object], seconds: float) -> object:
+        if threading.current_thread().name == "shipper":
+            setting_up.set()
+            closed.wait(5)
+        return original(action, seconds)
+
+    monkeypatch.setattr(sqlite_store, "_while_busy", slow_set_up)
+    outcome: list[object] = []
+
+    def ship() -> None:
+        try:
+            outcome.append(store.groups())
+        except StoreError as exc:
+            outcome.append(exc)
+
+    shipper = threading.Thread(target=ship, name="shipper")
+    shipper.start()
+    assert setting_up.wait(5)
+    store.close()  # the finalizer, in another thread
+    closed.set()
+    shipper.join(10)
+    assert outcome == [[]], "the connection was closed under its set-up"

@@ -137,11 +137,14 @@ class SQLiteErrorStore:
                 check_same_thread=False,
             )
             lock = threading.Lock()
-            with self._connections_lock:
-                self._connections.append((os.getpid(), db, lock))
-            _while_busy(lambda: db.execute("PRAGMA journal_mode=WAL"), BUSY_TIMEOUT_MS / 1000)
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            # Held while the connection is set up: close() (a finalizer at exit, in another
+            # thread) must not close it under these statements; that crashed the process.
+            with lock:
+                with self._connections_lock:
+                    self._connections.append((os.getpid(), db, lock))
+                _while_busy(lambda: db.execute("PRAGMA journal_mode=WAL"), BUSY_TIMEOUT_MS / 1000)
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             self._local.db = db
             self._local.lock = lock
             self._local.pid = os.getpid()
