@@ -10,6 +10,8 @@ BIN := $(VENV)/bin
 LOWEST ?= build/venv-lowest
 LOCK := requirements.lock
 UV_VERSION := 0.13.8
+# The dev lock plus the peers `make bench` measures (numpy and scipy come with them).
+BENCH_LOCK := benchmarks/requirements.lock
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
@@ -37,6 +39,9 @@ lock: ## Regenerate requirements.lock from pyproject.toml (needs the package reg
 	.lock-venv/bin/python -m pip install --quiet uv==$(UV_VERSION)
 	.lock-venv/bin/uv pip compile pyproject.toml --all-extras --group dev --universal \
 		--python-version 3.11 --generate-hashes --no-header --no-emit-index-url -o $(LOCK)
+	.lock-venv/bin/uv pip compile pyproject.toml --all-extras --group dev --group bench \
+		--universal --python-version 3.11 --generate-hashes --no-header --no-emit-index-url \
+		-c $(LOCK) -o $(BENCH_LOCK)
 	rm -rf .lock-venv
 
 run: venv ## Serve example_app (debug, no reloader) with the dashboard on http://127.0.0.1:5000/_prod
@@ -88,8 +93,9 @@ test-lowest: system-deps ## The in-process tests at the lowest versions pyprojec
 
 test: lint lint-imports typecheck docs pytest test-lowest ## The whole suite: lint, types, docs, tests (also at the floors).
 
-bench: venv ## Run the benchmarks (not part of make test).
-	$(BIN)/python -m benchmarks
+bench: venv ## Run the benchmarks and put the headline into README.md and docs/performance.md.
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(BENCH_LOCK)
+	$(BIN)/python -m benchmarks --write-docs
 
 clean: ## Remove the venv and build output.
 	rm -rf $(VENV) build dist site .lock-venv .mypy_cache .pytest_cache .ruff_cache *.egg-info

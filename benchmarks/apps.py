@@ -35,15 +35,30 @@ def bare() -> Flask:
 
 
 def prodready(**overrides: Any) -> AppFactory:
-    """Flask with ``ProdReady(app, **overrides)``, settings and store in a fresh folder."""
+    """Flask with ``ProdReady(app, **overrides)``, settings and store in a fresh folder.
+
+    Without overrides these are the defaults as users get them: production, JSON lines to
+    stdout, the error store on its default backend (SQLite in the instance folder), alerts
+    evaluated in the background.
+    """
 
     def make() -> Flask:
         root = tempfile.mkdtemp(prefix="bench-")
         app = Flask("bench_prodready", root_path=root, instance_path=os.path.join(root, "instance"))
-        ProdReady(app, alerts_evaluate=False, **overrides)
+        ProdReady(app, **overrides)
         return _routes(app)
 
     return make
+
+
+def exporter_alone() -> Flask:
+    """prometheus-flask-exporter's defaults, and nothing else."""
+    from prometheus_client import CollectorRegistry
+    from prometheus_flask_exporter import PrometheusMetrics
+
+    app = Flask("bench_exporter")
+    PrometheusMetrics(app, registry=CollectorRegistry())
+    return _routes(app)
 
 
 def naive_stack() -> Flask:
@@ -59,7 +74,7 @@ def naive_stack() -> Flask:
     app = Flask("bench_naive")
     PrometheusMetrics(app, registry=CollectorRegistry())
     logger.remove()
-    logger.add(lambda message: sys.stdout.write(message), serialize=True)
+    logger.add(sys.stdout, serialize=True)  # loguru flushes a stream after each line
 
     @app.before_request
     def bind() -> None:

@@ -1,8 +1,8 @@
 """Instructions per request, counted by valgrind: ``python -m benchmarks.instructions``.
 
 Timings on a shared machine move by 10% from run to run; the number of instructions a
-request executes does not. This runs each variant of :data:`benchmarks.__main__.PARTS` in a
-process of its own under callgrind, counting only the requests (inside ``functools.reduce``,
+request executes does not. This runs each variant of :data:`benchmarks.variants.VARIANTS` in
+a process of its own under callgrind, counting only the requests (inside ``functools.reduce``,
 not the imports and set-up), and prints instructions per request against bare Flask.
 
 An instruction count is not a time: cache misses and system calls (the access line's write)
@@ -24,13 +24,15 @@ from typing import Any
 
 from werkzeug.test import EnvironBuilder
 
-from .__main__ import PARTS, REPO, per_request_seconds, quiet_stdout
+from .__main__ import REPO, quiet_stdout
+from .measure import per_request_seconds
+from .variants import BARE, DEFAULTS, VARIANTS
 
 
 def child(name: str, requests: int) -> None:
     """In the measured process: set the variant up, warm it, then run ``requests``."""
     with quiet_stdout():
-        app = PARTS[name]()
+        app = VARIANTS[name].make()
         per_request_seconds(app, 200)
         environ = EnvironBuilder(path="/hello").get_environ()
         wsgi = app.wsgi_app
@@ -78,7 +80,7 @@ def count(name: str, requests: int) -> float:
 def main(argv: list[str] | None = None) -> int:
     """Count each variant (all by default) and print a Markdown table."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("variants", nargs="*", choices=[*PARTS, []], default=[])
+    parser.add_argument("variants", nargs="*", choices=[*VARIANTS, []], default=[])
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -88,9 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("valgrind") is None:
         print("valgrind is not installed (sudo apt-get install valgrind)", file=sys.stderr)
         return 2
-    names = ["flask", *[v for v in args.variants if v != "flask"]] if args.variants else [*PARTS]
+    chosen = args.variants or [DEFAULTS]
+    names = [BARE, *[v for v in chosen if v != BARE]]
     counts = {name: count(name, args.requests) for name in names}
-    base = counts["flask"]
+    base = counts[BARE]
     print("| variant | instructions/request | x bare Flask | added |")
     print("| --- | ---: | ---: | ---: |")
     for name, value in counts.items():

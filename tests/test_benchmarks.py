@@ -28,18 +28,46 @@ def run_benchmark(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return run
 
 
-def test_a_quick_run_reports_each_part_and_the_memory_budget(tmp_path: Path) -> None:
+def test_a_quick_run_reports_the_headline_and_the_memory_budget(tmp_path: Path) -> None:
     results = tmp_path / "latest.json"
-    run = run_benchmark("benchmarks", "parts", "memory", "--quick", "--results", results)
-    assert "## Each part" in run.stdout
+    run = run_benchmark("benchmarks", "headline", "memory", "--quick", "--results", results)
+    assert "**Headline**: the defaults as users get them" in run.stdout
+    assert "flask-prodready's defaults: " in run.stdout
+    assert "(budget 1.5x: " in run.stdout
     assert "(budget 10 MB)" in run.stdout
     document = json.loads(results.read_text())
-    variants = [row["variant"] for row in document["parts"]]
-    assert variants[0] == "flask"
-    assert "all parts on" in variants
-    assert all(row["median_us"] > 0 for row in document["parts"])
+    rows = {row["variant"]: row for row in document["headline"]}
+    assert list(rows)[:2] == ["bare Flask", "flask-prodready, defaults"]
+    assert rows["defaults without logs"]["group"] == "decomposition"
+    assert all(row["median_us"] > 0 for row in rows.values())
     assert document["memory"]["requests"] == 20_000
     assert "machine" in document
+    # The Markdown beside the JSON is what --write-docs puts into the README.
+    assert results.with_suffix(".md").read_text() in run.stdout
+
+
+def test_the_docs_block_is_replaced_between_its_marks(tmp_path: Path) -> None:
+    from benchmarks.headline import write_into
+
+    page = tmp_path / "page.md"
+    page.write_text("before\n<!-- bench:headline -->\nold\n<!-- /bench:headline -->\nafter\n")
+    write_into(page, "new table\n")
+    assert page.read_text() == (
+        "before\n<!-- bench:headline -->\nnew table\n<!-- /bench:headline -->\nafter\n"
+    )
+    page.write_text("no marks\n")
+    with pytest.raises(ValueError, match="has no <!-- bench:headline -->"):
+        write_into(page, "x")
+
+
+def test_the_scale_figures_are_reported_against_their_budgets(tmp_path: Path) -> None:
+    results = tmp_path / "latest.json"
+    run = run_benchmark("benchmarks", "scale", "--quick", "--results", results)
+    assert "| dashboard overview, 20 error groups of 2 occurrences" in run.stdout
+    assert "| one alert evaluation, 4 rules, 20 routes |" in run.stdout
+    scale = json.loads(results.read_text())["scale"]
+    assert scale["overview"]["groups"] == 20
+    assert scale["alerts"]["evaluate_median_ms"] > 0
 
 
 def test_the_json_provider_benchmark_checks_both_providers_agree() -> None:
