@@ -36,6 +36,7 @@ the process, bounded by ``PRODREADY_METRICS_HISTORY_MINUTES``.
 from __future__ import annotations
 
 import math
+import operator
 import threading
 from array import array
 from collections import deque
@@ -387,17 +388,16 @@ def _series_point(before: MetricsSample, after: MetricsSample) -> SeriesPoint:
 
 
 def _no_reset(before: MetricsSample, after: MetricsSample) -> bool:
-    """Whether every route of ``before`` is in ``after`` with as many requests or more.
+    """Whether every route of ``before`` is in ``after`` and none of its totals went down.
 
-    Then no total went down (counters reset together), and the difference of the sums is
-    the sum of the differences :func:`_deltas` would give.
+    Then the difference of the sums is the sum of the differences :func:`_deltas` gives.
     """
     if before.bounds != after.bounds:
         return False
     later = after.routes
     for route, row in before.routes.items():
         new = later.get(route)
-        if new is None or len(new) != len(row) or new[_REQUESTS] < row[_REQUESTS]:
+        if new is None or len(new) != len(row) or not all(map(operator.ge, new, row)):
             return False
     return True
 

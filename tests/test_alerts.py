@@ -151,6 +151,22 @@ def test_thresholds_and_per_route_rules() -> None:
     assert states == {"orders_errors": "firing", "other_route": "inactive"}
 
 
+def test_the_sample_read_during_an_evaluation_ends_its_window() -> None:
+    """The fresh reading comes a moment after the engine's "now": it still counts."""
+    work = Workload()
+    work.run(600, per_second=10, error_share=0.0, latency=0.08)
+    kept_errors = work.totals[1]
+
+    def current() -> MetricsSample:
+        sample = work._sample()
+        sample.routes["/orders"][1] = kept_errors + 900  # 900 errors since the last sample
+        return MetricsSample(work.now + 0.001, sample.bounds, sample.routes)
+
+    stats = SampleSignals(work.samples, current).stats(work.now - 300, work.now, None)
+    assert stats is not None
+    assert stats.errors == 900
+
+
 def test_one_evaluation_reads_the_totals_once_for_every_rule() -> None:
     """Reading every route's totals is the costly step: the rules share one reading."""
     work = Workload()

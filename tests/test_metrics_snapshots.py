@@ -276,3 +276,11 @@ def test_the_series_counts_each_interval_whether_or_not_a_route_was_reset() -> N
     assert [point.request_rate for point in snapshot.series] == [7.0, 4.0, 3.5, 1.0]
     assert [point.error_rate for point in snapshot.series] == pytest.approx([0.7, 0.4, 0.35, 0.1])
     assert [point.time for point in snapshot.series] == [10, 20, 30, 40]
+
+
+def test_a_reset_seen_only_in_errors_or_buckets_counts_that_route_from_zero() -> None:
+    """More requests than before, yet fewer errors: the counters were reset in between."""
+    before = MetricsSample(0, (0.1, 1.0), {"/a": array("d", [10, 4, 10, 10])})
+    after = MetricsSample(10, (0.1, 1.0), {"/a": array("d", [20, 0, 0, 20])})
+    (point,) = build_snapshot([before], after, 1, multiprocess=False).series
+    assert (point.request_rate, point.error_rate) == (2.0, 0.0)

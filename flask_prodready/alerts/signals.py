@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from flask_prodready.snapshots import MetricsSample, SampleStore, histogram_quantile
 
 __all__ = ["SampleSignals", "WindowStats"]
+
+#: How long after a window's end a fresh sample may be read and still end that window.
+_FRESH_LATENESS = 1.0
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,10 @@ class SampleSignals:
                 fresh = self.current()
                 if self._sharing:
                     self._fresh = fresh
+            if 0.0 < fresh.time - end < _FRESH_LATENESS:
+                # Read a moment after the engine's clock said "now": it is the sample of
+                # ``end``, not one after it, which would leave it out of the window.
+                fresh = replace(fresh, time=end)
             kept = [*kept, fresh]
         before = _at_or_before(kept, start)
         after = _at_or_before(kept, end)

@@ -125,8 +125,11 @@ class SQLiteErrorStore:
         return self._connection_and_lock()[0]
 
     def _connection_and_lock(self) -> tuple[sqlite3.Connection, threading.Lock]:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is not None and self._local.pid != os.getpid():
+        # close() may swap in a fresh threading.local meanwhile: this connection then
+        # belongs to the old one, so the thread's next call opens another.
+        local = self._local
+        db: sqlite3.Connection | None = getattr(local, "db", None)
+        if db is not None and local.pid != os.getpid():
             db = None  # inherited through fork (gunicorn --preload): never share it
         if db is None:
             # Used by its own thread only; close() may run in another (a finalizer).
@@ -145,10 +148,10 @@ class SQLiteErrorStore:
                 _while_busy(lambda: db.execute("PRAGMA journal_mode=WAL"), BUSY_TIMEOUT_MS / 1000)
                 db.execute("PRAGMA synchronous=NORMAL")
                 db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            self._local.db = db
-            self._local.lock = lock
-            self._local.pid = os.getpid()
-        return db, self._local.lock
+            local.db = db
+            local.lock = lock
+            local.pid = os.getpid()
+        return db, local.lock
 
     def _run(self, work: Any) -> Any:
         try:
