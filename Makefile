@@ -12,6 +12,8 @@ LOCK := requirements.lock
 UV_VERSION := 0.13.8
 # The dev lock plus the peers `make bench` measures (numpy and scipy come with them).
 BENCH_LOCK := benchmarks/requirements.lock
+# A venv of its own: the peers never end up in the one make test uses.
+BENCH_VENV := build/venv-bench
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
@@ -93,9 +95,11 @@ test-lowest: system-deps ## The in-process tests at the lowest versions pyprojec
 
 test: lint lint-imports typecheck docs pytest test-lowest ## The whole suite: lint, types, docs, tests (also at the floors).
 
-bench: venv ## Run the benchmarks and put the headline into README.md and docs/performance.md.
-	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(BENCH_LOCK)
-	$(BIN)/python -m benchmarks --write-docs
+bench: ## Run the benchmarks and put the headline into README.md and docs/performance.md.
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --require-hashes --no-deps -r $(BENCH_LOCK)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --no-deps --no-build-isolation --editable .
+	$(BENCH_VENV)/bin/python -m benchmarks --write-docs
 
 clean: ## Remove the venv and build output.
 	rm -rf $(VENV) build dist site .lock-venv .mypy_cache .pytest_cache .ruff_cache *.egg-info

@@ -276,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{document['python']}; {args.rounds} alternating rounds of {args.requests:,} "
             "requests of a hello-world route per variant, each in a process of its own whose "
             "stdout is a pipe read by the benchmark; CPU time of that process per request, "
-            "each round against its own bare Flask (the median of those ratios)."
+            "each round against its own bare Flask (the median of those ratios), and against "
+            "the defaults (the median of the differences)."
         )
         text = headline.tables(rows, about)
         print("## Headline\n\n" + text)

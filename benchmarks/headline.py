@@ -4,8 +4,10 @@ Every variant runs in a fresh process whose stdout is a pipe read by this one, a
 round by round (variant A, B, C…, then again) so that a machine getting busier or quieter
 hits them all alike. The figure is CPU time of the measured process per request: each
 round's figure divided by that round's bare Flask, the median of those ratios, times bare
-Flask's median; :func:`tables` renders them as ``make bench`` prints them and writes them
-into ``README.md`` and ``docs/performance.md`` (between ``<!-- bench:headline -->`` marks).
+Flask's median; against the defaults (a part's cost), the median of the per-round
+differences. The children get this environment without ``FLASK_``/``PRODREADY_`` settings.
+:func:`tables` renders the rows as ``make bench`` prints them and writes them into
+``README.md`` and ``docs/performance.md`` (between ``<!-- bench:headline -->`` marks).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ def measure(names: list[str], rounds: int, requests: int) -> list[dict[str, Any]
                 done = subprocess.run(
                     [sys.executable, "-m", "benchmarks.one", name, str(requests), str(out)],
                     cwd=REPO,
-                    env={**os.environ, "PYTHONHASHSEED": "0"},
+                    env=_clean_environment(),
                     capture_output=True,  # read, as a container runtime reads it
                     timeout=600,
                     check=False,
@@ -56,10 +58,17 @@ def measure(names: list[str], rounds: int, requests: int) -> list[dict[str, Any]
     ratios = {
         name: [v / b for v, b in zip(values, bare, strict=True)] for name, values in samples.items()
     }
-    defaults = statistics.median(ratios[DEFAULTS]) if DEFAULTS in ratios else None
+    defaults = samples.get(DEFAULTS)
     rows = []
     for name, values in samples.items():
         ratio = statistics.median(ratios[name])
+        # Against the defaults, round by round too: a part's cost is a difference of two
+        # figures measured seconds apart, not of two medians.
+        against = (
+            None
+            if defaults is None
+            else statistics.median(v - d for v, d in zip(values, defaults, strict=True))
+        )
         rows.append(
             {
                 "variant": name,
@@ -68,13 +77,21 @@ def measure(names: list[str], rounds: int, requests: int) -> list[dict[str, Any]
                 "fastest_us": round(min(values) * 1e6, 1),
                 "ratio": round(ratio, 2),
                 "added_us": round(base * (ratio - 1) * 1e6, 1),
-                "against_defaults_us": (
-                    None if defaults is None else round(base * (ratio - defaults) * 1e6, 1)
-                ),
+                "against_defaults_us": None if against is None else round(against * 1e6, 1),
                 "rounds_us": [round(value * 1e6, 1) for value in values],
             }
         )
     return rows
+
+
+def _clean_environment() -> dict[str, str]:
+    """This environment without settings: the defaults must not depend on the shell."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("FLASK_", "PRODREADY_"))
+        and name not in ("PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir")
+    } | {"PYTHONHASHSEED": "0"}
 
 
 def verdict(rows: list[dict[str, Any]]) -> str:

@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     """Count each variant (all by default) and print a Markdown table."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("variants", nargs="*", choices=[*VARIANTS, []], default=[])
-    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:

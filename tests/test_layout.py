@@ -105,3 +105,13 @@ def test_no_module_is_longer_than_600_lines() -> None:
     assert long == {}, f"modules over {MAX_LINES} lines: " + ", ".join(
         f"{name} ({lines})" for name, lines in sorted(long.items())
     )
+
+
+def test_the_benchmark_tables_in_the_readme_and_docs_are_what_make_bench_wrote() -> None:
+    """``make bench`` writes ``benchmarks/results/latest.md`` and puts it between the marks of
+    both pages; a hand edit of either, or a stale page, fails here."""
+    written = (REPO / "benchmarks" / "results" / "latest.md").read_text(encoding="utf-8")
+    for page in ("README.md", "docs/performance.md"):
+        text = (REPO / page).read_text(encoding="utf-8")
+        start = text.index("<!-- bench:headline -->") + len("<!-- bench:headline -->\n")
+        assert text[start : text.index("<!-- /bench:headline -->")] == written, page
