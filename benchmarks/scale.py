@@ -52,6 +52,17 @@ def _failing_routes(app: Flask, groups: int) -> None:
     app.add_url_rule("/fail/<int:n>", "fail", fail)
 
 
+def _fill_history(metrics: Any, count: int, routes: list[str]) -> None:
+    """``count`` samples of ``routes``, one every 10 s up to now, oldest first; each route
+    gets 10 requests a second, 1 % of them errors, all in the first bucket."""
+    bounds, now = metrics.buckets, time.time()
+    for index in range(count):
+        totals = float(index * 100)
+        row = [totals, totals / 100] + [totals] * len(bounds)
+        rows = {route: array("d", row) for route in routes}
+        metrics.store.append(MetricsSample(now - (count - index) * 10, bounds, rows))
+
+
 def overview(quick: bool) -> dict[str, Any]:
     """The overview's answer time with the store at its caps and 24 h of samples."""
     groups, occurrences = (20, 2) if quick else (500, 20)
@@ -66,22 +77,9 @@ def overview(quick: bool) -> dict[str, Any]:
     )()
     metrics = get_state(app).metrics
     assert metrics is not None
-    bounds = metrics.buckets
     # 24 h of history before now, oldest first, as the sampler would have kept it.
-    now = time.time()
     count = hours * 360
-    for index in range(count):
-        totals = float(index * 10)
-        metrics.store.append(
-            MetricsSample(
-                now - (count - index) * 10,
-                bounds,
-                {
-                    f"/route/{r}": array("d", [totals, totals / 100] + [totals] * len(bounds))
-                    for r in range(routes)
-                },
-            )
-        )
+    _fill_history(metrics, count, [f"/route/{r}" for r in range(routes)])
     _failing_routes(app, groups)
     client = app.test_client()
     for n in range(groups):
@@ -121,19 +119,7 @@ def alerts(quick: bool) -> dict[str, Any]:
     assert engine is not None
     # 30 minutes of samples of every route, so that each rule's windows (5 and 10 min, and
     # the ones before them) find samples and add up every route.
-    bounds, now, count = metrics.buckets, time.time(), 180
-    for index in range(count):
-        totals = float(index * 10)
-        metrics.store.append(
-            MetricsSample(
-                now - (count - index) * 10,
-                bounds,
-                {
-                    f"/r{r}": array("d", [totals, totals / 50] + [totals] * len(bounds))
-                    for r in range(routes)
-                },
-            )
-        )
+    _fill_history(metrics, 180, [f"/r{r}" for r in range(routes)])
     engine.evaluate()
     values = [state.value for state in engine.states() if state.name != "health_check_failing"]
     if all(value is None for value in values):
