@@ -4,7 +4,7 @@
 ``benchmarks/results/latest.json`` and ``latest.md``:
 
 1. **headline**: flask-prodready's defaults as users get them (production, JSON lines to
-   stdout read through a pipe by this process, alerts evaluated, the default store),
+   stdout read through a pipe by this process, alerts on, the default store),
    against bare Flask; beside it, in the same run, the peers (prometheus-flask-exporter
    alone and with a loguru JSON access line, Flask-MonitoringDashboard), the defaults with
    one part off each, and other labelled configurations. Each variant in a process of its
