@@ -463,3 +463,50 @@ def test_without_a_flusher_thread_lines_are_written_at_once(
     monkeypatch.setattr(threading.Thread, "start", refuse)
     logger.info("no thread to wait for")
     assert "no thread to wait for" in path.read_text()
+
+
+def test_sigterm_writes_the_held_lines_and_still_ends_the_process(app_dir: AppDir) -> None:
+    """Python's default SIGTERM skips exit handlers (docker stop, systemd): the lines held
+    back are written first, and the process dies of the signal as it would have."""
+    script = child_script(
+        app_dir,
+        """
+        import signal
+        requests(3)
+        logger.info("last words before SIGTERM")
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(10)
+        logger.info("never reached")
+        """,
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, timeout=120, check=False
+    )
+    assert done.returncode == -signal.SIGTERM
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert messages(lines) == ["last words before SIGTERM"]
+    assert len(access(lines)) == 3
+
+
+def test_an_apps_own_sigterm_handler_is_left_alone(app_dir: AppDir) -> None:
+    script = (
+        "import signal, sys\n"
+        "def mine(signum, frame):\n"
+        "    sys.exit(3)\n"
+        "signal.signal(signal.SIGTERM, mine)\n"
+        + child_script(
+            app_dir,
+            """
+            import signal
+            assert signal.getsignal(signal.SIGTERM) is mine
+            logger.info("held until exit")
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(10)
+            """,
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, timeout=120, check=False
+    )
+    assert done.returncode == 3, done.stderr.decode()
+    assert messages([json.loads(line) for line in done.stdout.splitlines()]) == ["held until exit"]

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import atexit
 import os
+import signal
 import threading
 import time
 import weakref
 from contextlib import suppress
+from types import FrameType
 from typing import Any, Protocol
 
-__all__ = ["Flushable", "flush_logs", "schedule"]
+__all__ = ["Flushable", "flush_logs", "flush_on_sigterm", "schedule"]
 
 
 class Flushable(Protocol):
@@ -58,8 +60,8 @@ class _Flusher:
             self._known.add(sink)
             self._due[id(sink)] = sink
             thread = self._thread
-            # A fork without Python's hooks (a C extension's) leaves a thread that is not
-            # there; a thread that failed to start or died is started again.
+            # A thread that failed to start or died is started again, and so is one a fork
+            # without Python's hooks left behind (when the child's sink asks again).
             if thread is None or self._pid != os.getpid() or not thread.is_alive():
                 thread = threading.Thread(
                     target=self._run, name="prodready-log-flusher", daemon=True
@@ -124,6 +126,43 @@ _register_threading_atexit = getattr(threading, "_register_atexit", None)
 if _register_threading_atexit is not None:
     with suppress(RuntimeError):
         _register_threading_atexit(_flusher.flush_all)
+
+
+def flush_on_sigterm() -> bool:
+    """Write held lines when SIGTERM arrives, then die of it as before; once per process.
+
+    Python's default SIGTERM ends the process without its exit handlers (``docker stop``,
+    systemd, Kubernetes outside gunicorn, whose workers exit normally): the lines held back
+    would be lost. Only where SIGTERM still has its default action, the app having set no
+    handler of its own, and only from the main thread (``signal.signal`` works nowhere
+    else). The handler writes the lines, restores the default action and sends SIGTERM
+    again, so the process ends exactly as it would have; as PID 1, where the default action
+    is to ignore it, the process goes on and the handler stays.
+
+    :return: whether the handler is installed now.
+    """
+    global _sigterm_installed
+    if _sigterm_installed:
+        return True
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return False  # the app's, or another library's: theirs decides
+    signal.signal(signal.SIGTERM, _flush_then_terminate)
+    _sigterm_installed = True
+    return True
+
+
+_sigterm_installed = False
+
+
+def _flush_then_terminate(signum: int, frame: FrameType | None) -> None:
+    _flusher.flush_all()
+    signal.signal(signum, signal.SIG_DFL)
+    try:
+        os.kill(os.getpid(), signum)  # the default action: the process ends here
+    finally:
+        signal.signal(signum, _flush_then_terminate)  # PID 1 ignored it: keep flushing
 
 
 def schedule(sink: Flushable) -> bool:

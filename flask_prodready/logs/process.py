@@ -22,6 +22,7 @@ from loguru import logger
 
 from flask_prodready.compat.loguru import has_handler
 
+from .flusher import flush_on_sigterm
 from .levels import LEVELS, Levels, level_name, level_no
 from .render import pretty_format
 from .shipping import LineShipper
@@ -158,6 +159,8 @@ class LogProcess:
                 installed.sink.set_flush_seconds(shape.flush_seconds)
             else:
                 self._add_sink(shape, levels)
+        if shape.flush_seconds:
+            flush_on_sigterm()
         if settings["PRODREADY_LOG_INTERCEPT_STDLIB"]:
             take_over = bool(settings.get("PRODREADY_LOG_STDLIB_TAKE_OVER"))
             route_stdlib(levels, take_over)

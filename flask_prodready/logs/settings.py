@@ -58,11 +58,12 @@ SETTINGS: tuple[Setting, ...] = (
         "PRODREADY_LOG_FLUSH_MS",
         50.0,
         at_least(FLOAT, 0),
-        "Lines may wait this many milliseconds to be written together, one write instead of "
-        "one per line: under load, writing each line to a pipe cost more than making it. "
-        "A line at WARNING or above is written at once, with every line before it; lines "
-        "are also written before a fork and at exit (`flush_logs()` writes them now). "
-        "0 writes each line at once, as in the `testing` environment and on a terminal.",
+        "Lines may wait this many milliseconds (or until 32 KiB wait) to be written together: "
+        "under load, writing each line to a pipe cost more than making it. A line at WARNING "
+        "or above is written at once, with every line before it; held lines are also written "
+        "before a fork, at exit, on SIGTERM and by `flush_logs()`; a process killed by "
+        "SIGKILL loses the last ones. 0 writes each line at once, as on a terminal and in "
+        "the `testing` environment. See [Logging](logging.md#lines-written-together).",
     ),
     Setting(
         "PRODREADY_LOG_FILE_MAX_BYTES",
