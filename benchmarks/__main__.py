@@ -275,9 +275,9 @@ def main(argv: list[str] | None = None) -> int:
             f"Measured by `make bench` on {document['date']}: {machine}, Python "
             f"{document['python']}; {args.rounds} alternating rounds of {args.requests:,} "
             "requests of a hello-world route per variant, each in a process of its own whose "
-            "stdout is a pipe read by the benchmark; CPU time of that process per request, "
-            "each round against its own bare Flask (the median of those ratios), and against "
-            "the defaults (the median of the differences)."
+            "stdout is a pipe read by the benchmark; CPU time of that process per request. "
+            "x bare Flask is the median over the rounds of each round's ratio to its own bare "
+            "Flask, and µs/request that ratio times bare Flask's median."
         )
         text = headline.tables(rows, about)
         print("## Headline\n\n" + text)

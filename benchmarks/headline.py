@@ -111,7 +111,7 @@ def tables(rows: list[dict[str, Any]], about: str) -> str:
         "headline": "**Headline**: the defaults as users get them",
         "peers": "**Peers**, each with its own defaults",
         "decomposition": "**Each part**: the defaults with one part off "
-        "(a part costs the defaults' figure minus its row's)",
+        "(a part's cost: the median, over the rounds, of the defaults' figure minus its row's)",
         "other configurations": "**Other configurations** of flask-prodready, labelled",
     }
     for group, title in titles.items():
@@ -122,7 +122,7 @@ def tables(rows: list[dict[str, Any]], about: str) -> str:
         parts += [
             title,
             "",
-            f"| variant | µs/request, median | fastest round | x bare Flask | added µs | {last} |",
+            f"| variant | µs/request | fastest round | x bare Flask | added µs | {last} |",
             "| --- | ---: | ---: | ---: | ---: | ---: |",
         ]
         for row in chosen:
