@@ -510,3 +510,22 @@ def test_an_apps_own_sigterm_handler_is_left_alone(app_dir: AppDir) -> None:
     )
     assert done.returncode == 3, done.stderr.decode()
     assert messages([json.loads(line) for line in done.stdout.splitlines()]) == ["held until exit"]
+
+
+def test_a_fork_without_pythons_hooks_neither_repeats_nor_strands_lines(app_dir: AppDir) -> None:
+    """uWSGI forks its workers without Python's fork hooks: the child must not write the
+    parent's held lines again, and must get a flusher of its own for its lines."""
+    lines, _ = run_child(
+        app_dir,
+        """
+        import ctypes
+        logger.info("held in the parent at the fork")
+        pid = ctypes.CDLL(None).fork()  # no os.register_at_fork hook runs
+        if pid == 0:
+            logger.info("the child's line")
+            time.sleep(1)  # no flush_logs(), no exit handlers: only the flusher writes it
+            os._exit(0)
+        os.waitpid(pid, 0)
+        """,
+    )
+    assert sorted(messages(lines)) == ["held in the parent at the fork", "the child's line"]

@@ -54,15 +54,16 @@ class _Flusher:
 
         Called with the sink's lock held: it must never call back into the sink.
         """
+        if self._pid != os.getpid():
+            self.after_fork()  # forked without Python's hooks: nothing here is ours
         with self._lock:
             if self.exiting:
                 return False
             self._known.add(sink)
             self._due[id(sink)] = sink
             thread = self._thread
-            # A thread that failed to start or died is started again, and so is one a fork
-            # without Python's hooks left behind (when the child's sink asks again).
-            if thread is None or self._pid != os.getpid() or not thread.is_alive():
+            # A thread that failed to start or died is started again.
+            if thread is None or not thread.is_alive():
                 thread = threading.Thread(
                     target=self._run, name="prodready-log-flusher", daemon=True
                 )

@@ -56,6 +56,7 @@ def _atomic_chunks(lines: list[bytes]) -> list[list[bytes]]:
 
 
 _PIPE_BUF = select.PIPE_BUF
+_getpid = os.getpid
 
 
 class SinkShape(NamedTuple):
@@ -199,6 +200,7 @@ class Sink:
         self._held_bytes = 0
         self._held_stream: Any = None
         self._scheduled = False
+        self._pid = _getpid()
 
     @property
     def label(self) -> str:
@@ -247,6 +249,10 @@ class Sink:
 
         :param urgent: write it, and every line held back, at once.
         """
+        if self.flush_seconds and _getpid() != self._pid:
+            # Forked without Python's fork hooks (uWSGI's default): a lock another thread
+            # held stays held here, and the held lines are the parent's to write.
+            self.after_fork()
         try:
             with self.lock:
                 stream = self._stream()
@@ -335,6 +341,7 @@ class Sink:
         self.lock = threading.Lock()
         # They are the parent's to write (it flushes before forking): never twice.
         self._held, self._held_bytes, self._scheduled = [], 0, False
+        self._pid = _getpid()
 
     def stop(self) -> None:
         """Write the lines held back, and close the file if the sink writes one."""
