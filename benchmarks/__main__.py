@@ -47,7 +47,6 @@ from typing import Any
 from werkzeug.test import EnvironBuilder
 
 from flask_prodready import __version__
-from flask_prodready.metrics import MULTIPROC_DIR_ENV
 
 from . import headline, init_app, scale
 from .apps import prodready
@@ -133,8 +132,7 @@ def gunicorn_server(variant: str) -> Iterator[str]:
     # PROMETHEUS_MULTIPROC_DIR), for both variants alike.
     (folder / "gunicorn.conf.py").write_text(GUNICORN_CONF)
     port = free_port()
-    env = {**os.environ, "BENCH_VARIANT": variant, "PYTHONPATH": str(folder)}
-    env.pop(MULTIPROC_DIR_ENV, None)
+    env = {**headline.clean_environment(), "BENCH_VARIANT": variant, "PYTHONPATH": str(folder)}
     command = [
         sys.executable,
         "-m",

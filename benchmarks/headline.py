@@ -20,9 +20,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from flask_prodready.metrics import MULTIPROC_DIR_ENV
+
 from .variants import BARE, DEFAULTS, VARIANTS
 
-__all__ = ["BUDGET", "NEXT_AIM", "measure", "tables", "write_into"]
+__all__ = ["BUDGET", "NEXT_AIM", "clean_environment", "measure", "tables", "write_into"]
 
 REPO = Path(__file__).resolve().parent.parent
 #: The defaults at most this many times bare Flask's cost (issue 21), and the next aim.
@@ -41,7 +43,7 @@ def measure(names: list[str], rounds: int, requests: int) -> list[dict[str, Any]
                 done = subprocess.run(
                     [sys.executable, "-m", "benchmarks.one", name, str(requests), str(out)],
                     cwd=REPO,
-                    env=_clean_environment(),
+                    env=clean_environment(),
                     capture_output=True,  # read, as a container runtime reads it
                     timeout=600,
                     check=False,
@@ -84,13 +86,13 @@ def measure(names: list[str], rounds: int, requests: int) -> list[dict[str, Any]
     return rows
 
 
-def _clean_environment() -> dict[str, str]:
+def clean_environment() -> dict[str, str]:
     """This environment without settings: the defaults must not depend on the shell."""
     return {
         name: value
         for name, value in os.environ.items()
         if not name.startswith(("FLASK_", "PRODREADY_"))
-        and name not in ("PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir")
+        and name.upper() != MULTIPROC_DIR_ENV.upper()
     } | {"PYTHONHASHSEED": "0"}
 
 

@@ -131,8 +131,4 @@ def _route_rows(sample: MetricsSample, route: str | None) -> list[float] | None:
         return list(row) if row is not None else None
     if not sample.routes:
         return None
-    total = [0.0] * len(next(iter(sample.routes.values())))
-    for row in sample.routes.values():
-        for index, value in enumerate(row):
-            total[index] += value
-    return total
+    return list(sample.overall)

@@ -110,7 +110,8 @@ class _Flusher:
                 continue
 
     def after_fork(self) -> None:
-        # The child has no thread; the parent flushed before forking, so nothing is due.
+        # The child has no thread, and nothing held is its own: the parent flushed before
+        # forking, or (a fork without Python's hooks) each sink drops the parent's lines.
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._due = {}

@@ -35,24 +35,31 @@ HOLD_BYTES = 32 * 1024
 _URGENT_LEVEL = 30
 
 
+def _runs(lines: list[bytes], limit: int, room: int | None = None) -> list[list[bytes]]:
+    """``lines`` in runs of at most ``limit`` bytes, the first one of at most ``room``
+    (``limit`` by default); a line longer than that is a run of its own."""
+    runs: list[list[bytes]] = []
+    run: list[bytes] = []
+    size = 0
+    space = limit if room is None else room
+    for line in lines:
+        if run and size + len(line) > space:
+            runs.append(run)
+            run, size, space = [], 0, limit
+        run.append(line)
+        size += len(line)
+    if run:
+        runs.append(run)
+    return runs
+
+
 def _atomic_chunks(lines: list[bytes]) -> list[list[bytes]]:
     """``lines`` in runs of at most ``PIPE_BUF`` bytes (one line may be longer).
 
     A write of at most ``PIPE_BUF`` bytes to a pipe is atomic: gunicorn workers sharing one
     stdout never interleave their lines, as they did not when each line was one write.
     """
-    chunks: list[list[bytes]] = []
-    chunk: list[bytes] = []
-    size = 0
-    for line in lines:
-        if chunk and size + len(line) > _PIPE_BUF:
-            chunks.append(chunk)
-            chunk, size = [], 0
-        chunk.append(line)
-        size += len(line)
-    if chunk:
-        chunks.append(chunk)
-    return chunks
+    return _runs(lines, _PIPE_BUF)
 
 
 _PIPE_BUF = select.PIPE_BUF
@@ -94,16 +101,9 @@ class RotatingFile:
         if self._regular and self.max_bytes and self._size + len(data) > self.max_bytes:
             parts = data.split(b"\n")
             lines = [part + b"\n" for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
-            chunk: list[bytes] = []
-            chunk_size = 0
-            for line in lines:
-                if chunk and self._size + chunk_size + len(line) > self.max_bytes:
-                    self._append(b"".join(chunk))
-                    chunk, chunk_size = [], 0
-                chunk.append(line)
-                chunk_size += len(line)
-            if chunk:
-                self._append(b"".join(chunk))
+            # The first run fills this file; each later one a fresh file (_append rotates).
+            for run in _runs(lines, self.max_bytes, self.max_bytes - self._size):
+                self._append(b"".join(run))
             return
         self._append(data)
 
