@@ -102,6 +102,87 @@ def test_many_lines_go_out_whole_and_in_order_in_few_writes(app_dir: AppDir) -> 
     assert int(err.split()[-1]) < 800 / 4
 
 
+def test_access_lines_rendered_when_written_hold_their_own_requests_values(
+    app_dir: AppDir,
+) -> None:
+    """An access line held back is rendered only when written: still with its request's
+    id, path, user agent and status, in its place among the app's own lines."""
+    lines, err = run_child(
+        app_dir,
+        """
+        app.add_url_rule("/missing/<int:n>", "missing", lambda n: ("no", 404))
+        ids = []
+        for n in range(30):
+            logger.info("line {}", n)
+            answer = client.get(f"/missing/{n}", headers={"User-Agent": f"agent {n}"})
+            ids.append(answer.headers["X-Request-ID"])
+        flush_logs()
+        print(" ".join(ids), file=sys.stderr)
+        """,
+    )
+    ids = err.split()[-30:]
+    seen = [
+        line["message"]
+        if line["logger"] == "__main__"
+        else (line["request_id"], line["path"], line["route"], line["user_agent"], line["status"])
+        for line in lines
+        if line["logger"] in ("__main__", "flask_prodready.access")
+    ]
+    expected: list[Any] = []
+    for n, rid in enumerate(ids):
+        expected += [f"line {n}", (rid, f"/missing/{n}", "/missing/<int:n>", f"agent {n}", 404)]
+    assert seen == expected
+
+
+def test_fields_added_to_a_held_access_line_are_those_of_its_own_request(
+    app_dir: AppDir, tmp_path: Path
+) -> None:
+    """A field function may hand back the same dict each time: the line keeps its values."""
+    from flask_prodready import get_state
+
+    path = tmp_path / "app.log"
+    app = app_dir.app(log_destination=str(path), log_flush_ms=60_000)
+    shared: dict[str, Any] = {"tenant": None}
+    get_state(app).logs.add_fields(lambda: shared)
+
+    def tenant(name: str) -> str:
+        shared["tenant"] = name
+        return name
+
+    app.add_url_rule("/tenant/<name>", "tenant", tenant)
+    client = app.test_client()
+    for name in ("acme", "globex"):
+        client.get(f"/tenant/{name}")
+    flush_logs()
+    written = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [line["tenant"] for line in written if "tenant" in line] == ["acme", "globex"]
+
+
+def test_a_line_that_cannot_be_rendered_is_counted_and_the_others_are_written(
+    app_dir: AppDir, tmp_path: Path
+) -> None:
+    from loguru import logger
+
+    from flask_prodready.logs import sink_failures
+
+    def broken(entry: tuple[Any, ...]) -> bytes:
+        raise ValueError("a renderer's bug")
+
+    path = tmp_path / "app.log"
+    app_dir.app(log_destination=str(path), log_flush_ms=60_000)
+    installed = log_process.installed
+    assert installed is not None
+    before = sink_failures()
+    logger.info("before the broken line")
+    installed.sink.write_later((broken,))
+    logger.info("after the broken line")
+    assert "before the broken line" not in path.read_text(), "lines are held back"
+    flush_logs()
+    written = [json.loads(line)["message"] for line in path.read_text().splitlines()]
+    assert written[-2:] == ["before the broken line", "after the broken line"]
+    assert sink_failures() == before + 1
+
+
 def child_script(app_dir: AppDir, body: str, **overrides: Any) -> str:
     """:data:`CHILD` for ``app_dir``, then ``body``."""
     folder = app_dir.root

@@ -21,7 +21,7 @@ from flask_prodready.request_id import _scope
 from flask_prodready.request_id import _trace as _trace_var
 
 from .process import log_process as _process
-from .render import MILLISECONDS, dumps, second_prefix
+from .render import dumps, timestamp_ms
 
 __all__ = ["ACCESS_LOGGER", "AccessLog"]
 
@@ -85,9 +85,10 @@ def _log_access(
 
     It goes straight to our sink, skipping loguru's per-message machinery (about 15 µs a
     line, most of the extension's per-request budget); it honours the same level filter
-    and reaches :func:`~flask_prodready.testing.capture_logs` all the same. ``access`` is
-    bound once, in ``init_logs``; every other name read here is a local, a module global
-    or one attribute away (measured: as fast as the 0.1 module globals).
+    and reaches :func:`~flask_prodready.testing.capture_logs` all the same. The request
+    only captures the line's values: the sink renders it when it writes it, with the lines
+    held back with it (one after another, the rendering costs half as much as between two
+    requests). ``access`` is bound once, in ``init_logs``.
     """
     process = _process
     installed = process.installed
@@ -104,14 +105,8 @@ def _log_access(
         threshold = installed.levels.threshold(ACCESS_LOGGER)
     if threshold > _ACCESS_LEVEL_NO:
         return
-    millis = int(_time() * 1000)
-    second = millis // 1000
-    cached = _second_cache  # read once: another thread may replace it meanwhile
-    if second == cached[0]:
-        timestamp = cached[1] + MILLISECONDS[millis - second * 1000]
-    else:
-        timestamp = _timestamp_ms(millis)
-    method = environ.get("REQUEST_METHOD", "")
+    # Rounded to the microsecond, in milliseconds (cheaper than round(seconds * 1000, 3)).
+    duration_ms = int((_perf_counter() - started) * 1_000_000 + 0.5) / 1000
     size = None
     if headers is not None:
         for name, value in headers:
@@ -121,10 +116,89 @@ def _log_access(
                 except ValueError:
                     size = None
                 break
-    address = environ.get("REMOTE_ADDR")
-    trace = _trace_var.get()
+    extra: dict[str, Any] | None = None
+    if access.extra_fields:
+        extra = {}
+        for add_fields in access.extra_fields:
+            fields = add_fields()
+            if fields:
+                extra.update(fields)  # a copy: the line may be rendered after the request
     scope = _scope.get()
-    rid = None if scope is None else scope[0]
+    entry: _AccessEntry = (
+        _render_access,
+        int(_time() * 1000),
+        environ.get("REQUEST_METHOD", ""),
+        path,
+        "<unmatched>" if rule is None else rule.rule,
+        status,
+        duration_ms,
+        size,
+        environ.get("REMOTE_ADDR"),
+        environ.get("HTTP_USER_AGENT"),
+        None if scope is None else scope[0],
+        _trace_var.get(),
+        process.pid,
+        _get_ident(),
+        extra,
+    )
+    sink = installed.sink
+    listeners = process.access_listeners
+    if listeners or not sink.json_lines:
+        payload = _access_payload(entry)
+        for listener in listeners:
+            listener(payload)
+        if sink.json_lines:
+            sink.write_bytes(dumps(payload))
+        else:
+            sink.write_payload(payload)
+    else:
+        sink.write_later(entry)
+    if access.slow_ms and duration_ms > access.slow_ms:
+        _log_slow(access, _access_payload(entry))
+
+
+#: An access line's values, as the request captured them: its renderer first (for the
+#: sink, which calls ``entry[0](entry)``), then the time in milliseconds, method, path,
+#: route, status, duration in milliseconds, bytes, remote address, user agent, request id,
+#: trace context, process id, thread id and the added fields.
+_AccessEntry = tuple[
+    Callable[[Any], bytes],
+    int,
+    str,
+    str,
+    str,
+    int,
+    float,
+    int | None,
+    Any,
+    str | None,
+    str | None,
+    Any,
+    int,
+    int,
+    dict[str, Any] | None,
+]
+
+
+def _access_payload(entry: _AccessEntry) -> dict[str, Any]:
+    """The access line of ``entry`` as a dict in the JSON schema's order."""
+    (
+        _,
+        millis,
+        method,
+        path,
+        route,
+        status,
+        duration_ms,
+        size,
+        address,
+        user_agent,
+        rid,
+        trace,
+        pid,
+        thread,
+        extra,
+    ) = entry
     # A copy of a template in the schema's order costs less than a dict display of 18
     # items (built key by key, resizing as it grows); the constant fields come with it.
     if trace is None:
@@ -133,36 +207,26 @@ def _log_access(
         payload = _ACCESS_TRACE_TEMPLATE.copy()
         payload["trace_id"] = trace.trace_id
         payload["span_id"] = trace.span_id
-    payload["ts"] = timestamp
+    payload["ts"] = timestamp_ms(millis)
     payload["message"] = f"{method} {path} {status}"
     payload["request_id"] = rid
-    payload["process"] = process.pid
-    payload["thread"] = _get_ident()
+    payload["process"] = pid
+    payload["thread"] = thread
     payload["method"] = method
-    payload["route"] = "<unmatched>" if rule is None else rule.rule
+    payload["route"] = route
     payload["path"] = path
     payload["status"] = status
-    # Rounded to the microsecond, in milliseconds (cheaper than round(seconds * 1000, 3)).
-    payload["duration_ms"] = int((_perf_counter() - started) * 1_000_000 + 0.5) / 1000
+    payload["duration_ms"] = duration_ms
     payload["bytes"] = size
     payload["remote_addr"] = address if address is None or type(address) is str else str(address)
-    payload["user_agent"] = environ.get("HTTP_USER_AGENT")
-    if access.extra_fields:
-        for add_fields in access.extra_fields:
-            extra = add_fields()
-            if extra:
-                payload.update(extra)
-    listeners = process.access_listeners
-    if listeners:
-        for listener in listeners:
-            listener(payload)
-    sink = installed.sink
-    if sink.json_lines:
-        sink.write_bytes(dumps(payload))
-    else:
-        sink.write_payload(payload)
-    if access.slow_ms and payload["duration_ms"] > access.slow_ms:
-        _log_slow(access, payload)
+    payload["user_agent"] = user_agent
+    if extra:
+        payload.update(extra)
+    return payload
+
+
+def _render_access(entry: _AccessEntry) -> bytes:
+    return dumps(_access_payload(entry))
 
 
 def _log_slow(access: AccessLog, payload: dict[str, Any]) -> None:
@@ -188,20 +252,6 @@ def _log_slow(access: AccessLog, payload: dict[str, Any]) -> None:
         f"slow request {payload['method']} {payload['path']} took {payload['duration_ms']:.0f} ms "
         f"(sql {sql_ms:.0f} ms, other {other_ms:.0f} ms)"
     )
-
-
-#: The access line's timestamp up to the second, for the second it was made in.
-_second_cache: tuple[int, str] = (-1, "")
-
-
-def _timestamp_ms(millis: int) -> str:
-    global _second_cache
-    second = millis // 1000
-    cached_second, prefix = _second_cache
-    if second != cached_second:
-        prefix = second_prefix(second)
-        _second_cache = (second, prefix)
-    return prefix + MILLISECONDS[millis - second * 1000]
 
 
 _ACCESS_LOCATION = record_location(_log_access)

@@ -28,6 +28,7 @@ __all__ = [
     "pretty_format",
     "render_json",
     "second_prefix",
+    "timestamp_ms",
 ]
 
 #: Fields of the schema; a bound field of the same name is written as ``extra_<name>``.
@@ -64,16 +65,24 @@ def second_prefix(second: int) -> str:
 _second_cache: tuple[int, str] = (-1, "")
 
 
-def _utc_timestamp(moment: datetime) -> str:
-    """RFC 3339 in UTC with milliseconds; the text up to the second is reused within it."""
+def timestamp_ms(millis: int) -> str:
+    """RFC 3339 in UTC with milliseconds for ``millis`` since the epoch; the text up to the
+    second is reused within it.
+
+    .. versionadded:: 0.2
+    """
     global _second_cache
-    millis = int(moment.timestamp() * 1000)
     second = millis // 1000
-    cached_second, prefix = _second_cache
+    cached_second, prefix = _second_cache  # read once: another thread may replace it
     if second != cached_second:
         prefix = second_prefix(second)
         _second_cache = (second, prefix)
     return prefix + MILLISECONDS[millis - second * 1000]
+
+
+def _utc_timestamp(moment: datetime) -> str:
+    """RFC 3339 in UTC with milliseconds for a loguru record's time."""
+    return timestamp_ms(int(moment.timestamp() * 1000))
 
 
 def render_json(record: Mapping[str, Any]) -> bytes:

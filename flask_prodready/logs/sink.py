@@ -31,6 +31,9 @@ __all__ = ["HOLD_BYTES", "RotatingFile", "Sink", "SinkShape"]
 
 #: Lines held back are written once they add up to this many bytes, half a pipe's buffer.
 HOLD_BYTES = 32 * 1024
+#: What a line given to :meth:`Sink.write_later` counts for against ``HOLD_BYTES``, before
+#: it is rendered: about an access line's length.
+_ENTRY_BYTES = 400
 #: Lines at this level (WARNING) and above are written at once, with those held back.
 _URGENT_LEVEL = 30
 
@@ -196,7 +199,8 @@ class Sink:
         self.lock = threading.Lock()
         #: Seconds a line may wait to be written with others (the flusher reads it).
         self.flush_seconds = shape.flush_seconds
-        self._held: list[bytes] = []
+        #: Lines held back: rendered, or entries of :meth:`write_later` to render.
+        self._held: list[bytes | tuple[Any, ...]] = []
         self._held_bytes = 0
         self._held_stream: Any = None
         self._scheduled = False
@@ -249,13 +253,36 @@ class Sink:
 
         :param urgent: write it, and every line held back, at once.
         """
+        self.write_later(data, len(data), urgent)
+
+    def write_later(
+        self, line: bytes | tuple[Any, ...], size: int = _ENTRY_BYTES, urgent: bool = False
+    ) -> None:
+        """Write a line, held back as long as the sink holds lines.
+
+        :param line: the rendered line, or an entry whose ``entry[0](entry)`` renders it,
+            only when it is written: a line held back then costs its caller only the capture
+            of its values, and lines rendered one after another cost less than each on its
+            own. The renderer runs in whichever thread writes the line (the flusher's,
+            usually); a failure is counted, like a failed write.
+        :param size: what the line counts for against :data:`HOLD_BYTES`.
+        :param urgent: write it, and every line held back, at once.
+
+        .. versionadded:: 0.2
+        """
         if self.flush_seconds and _getpid() != self._pid:
             # Forked without Python's fork hooks (uWSGI's default): a lock another thread
             # held stays held here, and the held lines are the parent's to write.
             self.after_fork()
         try:
             with self.lock:
-                stream = self._stream()
+                # Looked up per line: sys.stdout may be replaced at any time.
+                if self.file is not None:
+                    stream = None
+                elif self.destination == "stderr":
+                    stream = sys.stderr
+                else:
+                    stream = sys.stdout
                 if not self.flush_seconds or not (
                     stream is None or stream is sys.__stdout__ or stream is sys.__stderr__
                 ):
@@ -264,14 +291,16 @@ class Sink:
                     # often read at once: its lines are not held back.
                     if self._held:
                         self._write_held()
-                    self._write(data, stream)
+                    data = line if isinstance(line, bytes) else self._render(line)
+                    if data is not None:
+                        self._write(data, stream)
                     return
                 if stream is not self._held_stream:
                     # From stdout to stderr (send_to_stderr): held lines go where they were.
                     self._write_held()
                     self._held_stream = stream
-                self._held.append(data)
-                self._held_bytes += len(data)
+                self._held.append(line)
+                self._held_bytes += size
                 if urgent or self._held_bytes >= HOLD_BYTES:
                     self._write_held()
                 elif not self._scheduled:
@@ -280,6 +309,15 @@ class Sink:
                         self._write_held()
         except Exception:  # counted: a full disk or closed pipe must never fail the caller
             self.failed(self.label)
+
+    def _render(self, entry: tuple[Any, ...]) -> bytes | None:
+        """The bytes of a line given to :meth:`write_later`; ``None``, counted, if it fails."""
+        try:
+            data: bytes = entry[0](entry)
+        except Exception:  # counted: one line that cannot be rendered must not lose others
+            self.failed(self.label)
+            return None
+        return data
 
     def flush(self) -> None:
         """Write the lines held back, now (the flusher thread calls it). Never raises."""
@@ -295,7 +333,17 @@ class Sink:
 
     def _write_held(self) -> None:
         """Write the held lines as one; called with the lock held. Failures are counted."""
-        held, self._held, self._held_bytes, self._scheduled = self._held, [], 0, False
+        waiting, self._held, self._held_bytes, self._scheduled = self._held, [], 0, False
+        if not waiting:
+            return
+        held: list[bytes] = []
+        for line in waiting:
+            if isinstance(line, bytes):
+                held.append(line)
+            else:
+                data = self._render(line)
+                if data is not None:
+                    held.append(data)
         if not held:
             return
         stream = self._held_stream
@@ -315,13 +363,6 @@ class Sink:
             except Exception:  # counted per line: a full disk must never fail the caller
                 for _ in chunk:
                     self.failed(self.label)
-
-    def _stream(self) -> Any:
-        """The stream lines go to now (``None`` for a file); looked up per line, as
-        ``sys.stdout`` may be replaced at any time."""
-        if self.file is not None:
-            return None
-        return sys.stderr if self.destination == "stderr" else sys.stdout
 
     def _write(self, data: bytes, stream: Any) -> None:
         if stream is None:
