@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("which", nargs="*", default=[], choices=[*_ALL, []])
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=11)
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--quick", action="store_true", help="fewer rounds, requests and rows")
     parser.add_argument(
@@ -273,7 +273,8 @@ def main(argv: list[str] | None = None) -> int:
             f"Measured by `make bench` on {document['date']}: {machine}, Python "
             f"{document['python']}; {args.rounds} alternating rounds of {args.requests:,} "
             "requests of a hello-world route per variant, each in a process of its own whose "
-            "stdout is a pipe read by the benchmark; CPU time of that process per request. "
+            "stdout is a pipe read by the benchmark, each round with a string hash seed of its "
+            "own; CPU time of that process per request. "
             "x bare Flask is the median over the rounds of each round's ratio to its own bare "
             "Flask, and µs/request that ratio times bare Flask's median."
         )
