@@ -27,6 +27,7 @@ __all__ = [
     "firing_alerts",
     "health",
     "log_levels",
+    "outgoing",
     "overview",
     "parse_line",
     "performance",
@@ -207,4 +208,13 @@ def performance(info: AppIntrospection) -> dict[str, Any]:
         "sql_on": info.sql_on,
         "slow": info.slow_requests(),
         "slow_ms": info.slow_request_ms,
+    }
+
+
+def outgoing(info: AppIntrospection) -> dict[str, Any]:
+    """Calls to other services by host, and the latest that failed."""
+    return {
+        "outgoing_on": info.outgoing_on,
+        "hosts": info.outgoing_hosts(),
+        "failed": info.outgoing_calls(failed_only=True)[:50],
     }

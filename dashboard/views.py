@@ -62,6 +62,7 @@ def make_blueprint() -> Blueprint:
         ("/errors/<fingerprint>", "error", error, ["GET"]),
         ("/errors/<fingerprint>/resolve", "resolve", resolve, ["POST"]),
         ("/requests", "requests", requests_page, ["GET"]),
+        ("/outgoing", "outgoing", outgoing_page, ["GET"]),
         ("/logs", "logs", logs_page, ["GET"]),
         ("/logs/level", "log_level", log_level, ["POST"]),
         ("/health", "health", health, ["GET"]),
@@ -335,6 +336,11 @@ def alerts_page() -> ResponseReturnValue:
         history=info.alert_history(),
         alerts_off=not info.alerts_on,
     )
+
+
+def outgoing_page() -> ResponseReturnValue:
+    """Calls to other services: the slowest and failing hosts, and the latest failures."""
+    return render_template("prodready/outgoing.html", **pages.outgoing(introspect()))
 
 
 def performance() -> ResponseReturnValue:

@@ -75,6 +75,7 @@ PARTS: tuple[Part, ...] = (
     Part("profiling", "PRODREADY_PROFILING_ENABLED", "flask_prodready.profiling:init_profiling"),
     Part("json", "PRODREADY_JSON_ORJSON", "flask_prodready.json:init_json"),
     Part("jobs", "PRODREADY_JOBS_ENABLED", "flask_prodready.jobs:init_jobs"),
+    Part("outgoing", "PRODREADY_OUTGOING_ENABLED", "flask_prodready.outgoing:init_outgoing"),
     Part(
         "dashboard",
         "PRODREADY_DASHBOARD_ENABLED",

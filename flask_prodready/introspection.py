@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from .alerts import AlertRule, AlertState
     from .config_report import SettingRow
     from .health import HealthReport, HealthRunner
+    from .outgoing import HostStats, OutgoingCall
     from .snapshots import MetricsSnapshot
     from .sql import RepeatedQuery
     from .state import ProdReadyState
@@ -427,3 +428,38 @@ class AppIntrospection:
         if found is None:
             return None
         return ArmedProfiling(route=found["route"], remaining=found["remaining"])
+
+    # -- outgoing calls -------------------------------------------------------------------
+
+    @property
+    def outgoing_on(self) -> bool:
+        """Whether the outgoing part is on.
+
+        .. versionadded:: 0.2
+        """
+        return self._state.outgoing is not None
+
+    def outgoing_calls(self, *, failed_only: bool = False) -> list[OutgoingCall]:
+        """This process's latest calls to other services, newest first; empty with the
+        outgoing part off.
+
+        :param failed_only: only the calls that got no answer or a 5xx.
+
+        .. versionadded:: 0.2
+        """
+        outgoing = self._state.outgoing
+        if outgoing is None:
+            return []
+        calls = list(outgoing.recent)
+        calls.reverse()
+        return [call for call in calls if call.failed] if failed_only else calls
+
+    def outgoing_hosts(self) -> list[HostStats]:
+        """This process's latest calls summed up by host, failing hosts first.
+        See :func:`~flask_prodready.outgoing.host_stats`.
+
+        .. versionadded:: 0.2
+        """
+        from .outgoing import host_stats
+
+        return host_stats(self.outgoing_calls())

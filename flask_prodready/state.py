@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .jobs import Jobs
     from .logs import AccessLog
     from .metrics import Metrics
+    from .outgoing import OutgoingCalls
     from .pipeline import RequestPipeline
     from .profiling import ProfileCapture
     from .recording import ErrorRecorder
@@ -83,6 +84,8 @@ class ProdReadyState:
     alerts: AlertEngine | None = None
     #: What every job run of the app reads (the ``jobs`` part).
     jobs: Jobs | None = None
+    #: Calls to other services (the ``outgoing`` part).
+    outgoing: OutgoingCalls | None = None
     #: The objects of add-on parts that the core does not know, such as the dashboard, by
     #: part name. Each add-on reads its own entry and checks its type.
     add_ons: dict[str, object] = field(default_factory=dict)

@@ -25,6 +25,7 @@ PAGES = [
     "/_prod/",
     "/_prod/errors",
     "/_prod/requests",
+    "/_prod/outgoing",
     "/_prod/logs",
     "/_prod/health",
     "/_prod/config",

@@ -27,6 +27,7 @@ def test_factory_pattern_sets_state_in_app_extensions(app_dir: AppDir) -> None:
         "health",
         "profiling",
         "jobs",
+        "outgoing",
         "dashboard",
         "alerts",
     )
@@ -124,6 +125,7 @@ def test_parts_follow_the_documented_order() -> None:
         "profiling",
         "json",
         "jobs",
+        "outgoing",
         "dashboard",
         "alerts",
     )

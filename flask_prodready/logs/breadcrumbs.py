@@ -7,12 +7,17 @@ to make for every request than a bounded deque. The sink appends to it (see :mod
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from flask_prodready.request_id import _scope, request_id
 
-__all__ = ["breadcrumbs_kept", "request_breadcrumbs"]
+from .render import dumps, timestamp_ms
+
+__all__ = ["add_breadcrumb", "breadcrumbs_kept", "request_breadcrumbs"]
 
 
 def breadcrumbs_kept(settings: Mapping[str, Any]) -> int:
@@ -41,6 +46,42 @@ def request_breadcrumbs() -> list[str]:
     scope = _scope.get()
     crumbs = None if scope is None else scope[1]
     return crumbs[1:] if crumbs is not None else []
+
+
+def add_breadcrumb(level: str, logger: str, message: str, **fields: Any) -> bool:
+    """Add a line to the current request's or job's breadcrumbs without logging it.
+
+    For what an error's detail should show but the log need not carry, such as each call
+    to another service (``GET payments.internal/charges → 503 in 2.1 s``). The line has the
+    JSON schema of a log line; ``fields`` follow the schema's fields and must already be
+    safe to keep (redacted).
+
+    :param level: the line's level name, e.g. ``INFO``.
+    :param logger: the line's ``logger`` field.
+    :param message: the line's message.
+    :return: whether there were breadcrumbs to add to (inside a request or job whose app
+        keeps them).
+
+    .. versionadded:: 0.2
+    """
+    scope = _scope.get()
+    crumbs = None if scope is None else scope[1]
+    if crumbs is None:
+        return False
+    payload: dict[str, Any] = {
+        "ts": timestamp_ms(int(time.time() * 1000)),
+        "level": level,
+        "logger": logger,
+        "message": message,
+        "request_id": scope[0] if scope is not None else None,
+        "process": os.getpid(),
+        "thread": threading.get_ident(),
+        **fields,
+    }
+    crumbs.append(dumps(payload).decode().rstrip("\n"))
+    if len(crumbs) > crumbs[0] + 1:
+        del crumbs[1]
+    return True
 
 
 class _BreadcrumbBinder:

@@ -29,6 +29,8 @@ from .names import (
     JOB_RUNS,
     LOG_SINK_FAILURES,
     OTHER,
+    OUTGOING_DURATION,
+    OUTGOING_REQUESTS,
     PROFILING_FAILURES,
     REQUEST_DURATION,
     REQUESTS,
@@ -46,10 +48,12 @@ MAX_LABEL_LENGTH = 200
 
 
 class CappedLabel:
-    """Label values as given until ``limit`` distinct ones were seen, then :data:`OTHER`."""
+    """Label values as given until ``limit`` distinct ones were seen, then ``other``
+    (:data:`OTHER` by default)."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, other: str = OTHER) -> None:
         self._limit = limit
+        self._other = other
         self._seen: set[str] = set()
         self._lock = threading.Lock()
 
@@ -61,7 +65,7 @@ class CappedLabel:
             if value in self._seen or len(self._seen) < self._limit:
                 self._seen.add(value)
                 return value
-        return OTHER
+        return self._other
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,8 @@ class Families:
     job_queue_wait: Histogram
     job_last_success: Gauge
     job_last_exit_code: Gauge
+    outgoing_requests: Counter
+    outgoing_duration: Histogram
 
 
 #: Upper bounds of the job duration buckets, in seconds: jobs run from milliseconds to hours.
@@ -208,5 +214,18 @@ def define_families(registry: CollectorRegistry, buckets: Sequence[float]) -> Fa
             ("job",),
             registry=registry,
             multiprocess_mode="mostrecent",
+        ),
+        outgoing_requests=Counter(
+            OUTGOING_REQUESTS,
+            "Calls to other services, by host, method and status class",
+            ("host", "method", "status_class"),
+            registry=registry,
+        ),
+        outgoing_duration=Histogram(
+            OUTGOING_DURATION,
+            "Duration of calls to other services in seconds, by host",
+            ("host",),
+            registry=registry,
+            buckets=buckets,
         ),
     )

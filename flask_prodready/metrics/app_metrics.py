@@ -150,6 +150,8 @@ class Metrics:
         self._job_queue_wait = families.job_queue_wait
         self._job_last_success = families.job_last_success
         self._job_last_exit_code = families.job_last_exit_code
+        self._outgoing_requests = families.outgoing_requests
+        self._outgoing_duration = families.outgoing_duration
         self.exporter.info(
             APP_INFO,
             "The app and the versions it runs",
@@ -262,6 +264,21 @@ class Metrics:
         :param firing: whether it fires now.
         """
         self._alert_firing.labels(self._check(name)).set(1.0 if firing else 0.0)
+
+    def observe_outgoing(self, host: str, method: str, status_class: str, seconds: float) -> None:
+        """Record one call to another service (the outgoing part calls this).
+
+        :param host: the host name called, already capped (``<other>`` beyond the cap).
+        :param method: the HTTP method, upper case.
+        :param status_class: ``2xx`` … ``5xx``, or ``error`` for a call without an answer.
+        :param seconds: how long the call took.
+
+        .. versionadded:: 0.2
+        """
+        if method not in _METHODS:
+            method = OTHER
+        self._outgoing_requests.labels(host, method, status_class).inc()
+        self._outgoing_duration.labels(host).observe(max(float(seconds), 0.0))
 
     def observe_job(
         self,

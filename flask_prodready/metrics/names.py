@@ -27,6 +27,10 @@ __all__ = [
     "METRICS_ENDPOINT",
     "MULTIPROC_DIR_ENV",
     "OTHER",
+    "OTHER_HOST",
+    "OUTGOING_DURATION",
+    "OUTGOING_REQUESTS",
+    "OUTGOING_STATUS_CLASSES",
     "PROFILING_FAILURES",
     "REQUESTS",
     "REQUEST_DURATION",
@@ -87,5 +91,14 @@ JOB_LAST_SUCCESS: Final = "prodready_job_last_success_timestamp_seconds"
 JOB_LAST_EXIT_CODE: Final = "prodready_job_last_exit_code"
 #: The values of the ``outcome`` label of :data:`JOB_RUNS`.
 JOB_OUTCOMES: Final = ("success", "failure", "retry")
+#: Counter of calls to other services, by ``host``, ``method`` and ``status_class``.
+OUTGOING_REQUESTS: Final = "prodready_outgoing_requests_total"
+#: Histogram of the durations of calls to other services in seconds, by ``host``.
+OUTGOING_DURATION: Final = "prodready_outgoing_request_duration_seconds"
+#: The values of the ``status_class`` label of :data:`OUTGOING_REQUESTS`: ``error`` is a call
+#: that got no answer (refused, timed out, reset).
+OUTGOING_STATUS_CLASSES: Final = ("1xx", "2xx", "3xx", "4xx", "5xx", "error")
+#: The ``host`` label of every host beyond ``PRODREADY_OUTGOING_HOSTS_MAX``.
+OTHER_HOST: Final = "<other>"
 #: Info gauge (always 1) labelled ``app``, ``version``, ``prodready_version``, ``python_version``.
 APP_INFO: Final = "prodready_app_info"

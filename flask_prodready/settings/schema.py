@@ -82,6 +82,7 @@ DECLARED_IN: tuple[str, ...] = (
     "flask_prodready.health.settings:SETTINGS",
     "flask_prodready.alerts.settings:SETTINGS",
     "flask_prodready.jobs.settings:SETTINGS",
+    "flask_prodready.outgoing.settings:SETTINGS",
     "flask_prodready.sql:SETTINGS",
     "flask_prodready.profiling:SETTINGS",
     "flask_prodready.json:SETTINGS",
