@@ -450,7 +450,7 @@ class AppIntrospection:
         outgoing = self._state.outgoing
         if outgoing is None:
             return []
-        calls = list(outgoing.recent)
+        calls = outgoing.latest()
         calls.reverse()
         return [call for call in calls if call.failed] if failed_only else calls
 

@@ -19,8 +19,10 @@ __all__ = [
     "CREDENTIAL_HEADER_SETTINGS",
     "REDACTED",
     "SECRET_KEY_PARTS",
+    "URL_SECRET_PARAMETERS",
     "credential_headers",
     "is_secret_key",
+    "is_secret_query_parameter",
     "redact",
     "redact_headers",
     "redact_url_passwords",
@@ -85,6 +87,33 @@ _KEY_VALUE_PASSWORD_RE = re.compile(
     r"|(?:[^\s;&,)\]}'\"]|['\"](?![\s;&,)\]}]|$))+)",
     re.IGNORECASE,
 )
+
+#: Query parameters whose value is a credential although the name does not look secret
+#: (signed URLs: S3's X-Amz-Signature, Azure's sig; OAuth's code; bare auth and jwt).
+URL_SECRET_PARAMETERS: frozenset[str] = frozenset(
+    {"sig", "signature", "x-amz-signature", "x-amz-credential", "code", "auth", "jwt", "pwd"}
+)
+
+# A query parameter in a URL or a path with its query, as error messages quote them
+# ("Max retries exceeded with url: /charges?token=abc"): its name, then its value up to
+# the next delimiter.
+_QUERY_PARAMETER_RE = re.compile(r"(?P<head>[?&;](?P<name>[\w.\-\[\]]+)=)(?P<value>[^&;#\s'\"<>]*)")
+
+
+def is_secret_query_parameter(name: str) -> bool:
+    """Tell whether a URL's query parameter holds a credential, by its name: a secret-looking
+    name (:func:`is_secret_key`), or one of :data:`URL_SECRET_PARAMETERS`.
+
+    .. versionadded:: 0.2
+    """
+    return is_secret_key(name) or name.lower() in URL_SECRET_PARAMETERS
+
+
+def _hide_query_value(match: re.Match[str]) -> str:
+    if match["value"] and is_secret_query_parameter(match["name"]):
+        return f"{match['head']}{REDACTED}"
+    return match[0]
+
 
 # Most lines name no password: a quick scan for the names spares them the full pattern.
 _PASSWORD_NAME_RE = re.compile("pass(?:word|wd)|pwd", re.IGNORECASE)
@@ -162,12 +191,19 @@ def redact_url_passwords(text: str) -> str:
         >>> redact_url_passwords('connect(dsn="host=db password=hunter2")')
         'connect(dsn="host=db password=***")'
 
+    The value of a URL's query parameter that holds a credential is hidden as well
+    (``?token=***``, ``&sig=***``; see :func:`is_secret_query_parameter`), in a whole URL or
+    in a path with its query, as HTTP clients quote them in their errors.
+
     .. versionadded:: 0.1
     .. versionchanged:: 0.2
-        Quotes around and after a value are kept; ``"password": "..."`` is hidden too.
+        Quotes around and after a value are kept; ``"password": "..."`` is hidden too, and
+        so are query parameters that hold a credential.
     """
     if "://" in text:
         text = _URL_PASSWORD_RE.sub(rf"\g<head>{REDACTED}@", text)
+    if "=" in text and ("?" in text or "&" in text):
+        text = _QUERY_PARAMETER_RE.sub(_hide_query_value, text)
     if "=" in text or ":" in text:
         text = _hide_passwords(text)
     return text

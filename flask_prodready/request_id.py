@@ -14,6 +14,7 @@ its own, and :func:`outgoing_headers` passes both on to the services it calls.
 from __future__ import annotations
 
 import functools
+import hashlib
 import random
 import re
 import secrets
@@ -190,7 +191,7 @@ def current_trace() -> TraceContext | None:
     return _trace.get()
 
 
-def outgoing_headers() -> dict[str, str]:
+def outgoing_headers(header: str | None = None) -> dict[str, str]:
     """Headers that pass the current request id and trace on to a service you call.
 
     ::
@@ -198,22 +199,35 @@ def outgoing_headers() -> dict[str, str]:
         requests.get(url, headers=flask_prodready.outgoing_headers())
 
     The result holds the request id under the app's request id header, and a
-    ``traceparent`` whose parent is this request's span (a new trace, with the request id as
-    trace id, when the request came without one). Outside a request it is empty.
+    ``traceparent`` whose parent is this request's span. When the request came without one,
+    the trace is a new one, the same for every call of the request: its id is the request
+    id when that is 32 hexadecimal digits, else derived from it. Outside a request it is
+    empty.
+
+    :param header: the request id header's name; by default the current app's
+        ``PRODREADY_REQUEST_ID_HEADER``.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2
+        ``header``; the calls of one request share one trace id whatever its request id.
     """
     rid = request_id()
     if rid is None:
         return {}
-    header = DEFAULT_HEADER
-    if has_app_context():
-        header = current_app.config.get("PRODREADY_REQUEST_ID_HEADER", DEFAULT_HEADER)
+    if header is None:
+        header = DEFAULT_HEADER
+        if has_app_context():
+            header = current_app.config.get("PRODREADY_REQUEST_ID_HEADER", DEFAULT_HEADER)
     trace = current_trace()
     if trace is None:
-        trace_id = rid if _HEX32.fullmatch(rid) and rid != _ZERO_TRACE else secrets.token_hex(16)
+        trace_id = rid if _HEX32.fullmatch(rid) and rid != _ZERO_TRACE else _trace_id_of(rid)
         trace = TraceContext(trace_id, secrets.token_hex(8), None)
     return {header: rid, TRACEPARENT_HEADER: trace.traceparent()}
+
+
+def _trace_id_of(rid: str) -> str:
+    """A W3C trace id for a request id that is not one: 32 hex digits derived from it."""
+    return hashlib.blake2b(rid.encode("utf-8", "replace"), digest_size=16).hexdigest()
 
 
 def bind_context(function: Callable[P, R]) -> Callable[P, R]:

@@ -49,6 +49,12 @@ def upstream() -> Iterator[Upstream]:
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             record.append({name.lower(): value for name, value in self.headers.items()})
+            if self.path.startswith("/redirect"):
+                self.send_response(302)
+                self.send_header("Location", "/200")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             status = int(self.path.strip("/").split("?")[0] or 200)
             self.send_response(status)
             self.send_header("Content-Length", "2")
@@ -461,3 +467,155 @@ def test_hosts_are_summed_up_failing_first_then_slowest() -> None:
     down, slow, _ = rows
     assert (down.calls, down.failures, down.error_share, down.last_failure) == (2, 1, 0.5, 100.0)
     assert (slow.p50, slow.p95, slow.slowest) == (0.5, 2.0, 2.0)
+
+
+def test_a_redirect_followed_by_requests_is_one_call_as_with_httpx(
+    app_dir: AppDir, upstream: Upstream
+) -> None:
+    app = app_dir.app()
+
+    @app.get("/redirected")
+    def redirected() -> str:
+        requests.get(f"{upstream.url}/redirect", timeout=5)
+        httpx.get(f"{upstream.url}/redirect", follow_redirects=True)
+        return "ok"
+
+    app.test_client().get("/redirected")
+    outgoing = get_state(app).outgoing
+    assert outgoing is not None
+    assert [(call.target, call.status) for call in outgoing.latest()] == [
+        ("127.0.0.1/redirect", 200),
+        ("127.0.0.1/redirect", 200),
+    ]
+    assert len(upstream.seen) == 4  # each hop was made, and carried the id
+    assert all("x-request-id" in headers for headers in upstream.seen)
+
+
+def test_a_job_outside_an_app_context_passes_its_id_on_and_counts_its_calls(
+    app_dir: AppDir, upstream: Upstream
+) -> None:
+    from flask import has_app_context
+
+    from flask_prodready import job
+
+    app = app_dir.app(request_id_header="X-Correlation-ID")
+    assert not has_app_context()
+    with job("nightly-sync", app=app) as run:
+        requests.get(f"{upstream.url}/200", timeout=5)
+    (headers,) = upstream.seen
+    assert headers["x-correlation-id"] == run.id
+    outgoing = get_state(app).outgoing
+    assert outgoing is not None
+    assert [call.request_id for call in outgoing.latest()] == [run.id]
+
+
+def test_the_calls_of_one_request_share_one_trace_whatever_its_id(
+    app_dir: AppDir, upstream: Upstream
+) -> None:
+    app = app_dir.app()
+
+    @app.get("/twice")
+    def twice() -> str:
+        requests.get(f"{upstream.url}/200", timeout=5)
+        requests.get(f"{upstream.url}/200", timeout=5)
+        return "ok"
+
+    app.test_client().get("/twice", headers={"X-Request-ID": "order-7f3b-retry-2"})
+    first, second = (headers["traceparent"].split("-") for headers in upstream.seen)
+    assert first[1] == second[1], "one trace id"
+    assert first[2] != second[2], "a span of its own per call"
+    assert {headers["x-request-id"] for headers in upstream.seen} == {"order-7f3b-retry-2"}
+
+
+def test_a_propagated_client_error_keeps_no_secret_of_its_url(app_dir: AppDir) -> None:
+    app = app_dir.app()
+    closed = free_port()
+
+    @app.get("/refused-secret")
+    def refused_secret() -> str:
+        requests.get(f"http://127.0.0.1:{closed}/charges?token=abc123&sig=s1gn&page=2", timeout=5)
+        return "unreachable"
+
+    assert app.test_client().get("/refused-secret").status_code == 500
+    store = get_state(app).error_store
+    assert store is not None
+    (group,) = store.groups()
+    (occurrence,) = store.occurrences(group.fingerprint)
+    kept = json.dumps([group.message, occurrence.stack, occurrence.breadcrumbs], default=str)
+    assert "token=***" in kept
+    for secret in ("abc123", "s1gn"):
+        assert secret not in kept
+
+
+def test_a_client_put_back_by_a_mock_is_followed_again_by_the_next_app(
+    app_dir: AppDir, upstream: Upstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app_dir.app()
+    original = requests.Session.send.__wrapped__  # type: ignore[attr-defined]
+    monkeypatch.setattr(requests.Session, "send", original)  # as a mocking library leaves it
+    assert "requests" not in followed_clients()
+    app = calling_app(app_dir, upstream)
+    assert "requests" in followed_clients()
+    app.test_client().get("/call/requests/200")
+    assert "x-request-id" in upstream.seen[0]
+
+
+ZIPPED_CLIENT = r"""
+import importlib.util, sys, zipfile
+archive = sys.argv[1] + "/clients.zip"
+with zipfile.ZipFile(archive, "w") as zipped:
+    zipped.writestr(
+        "requests/__init__.py", "import helper\nfrom requests.sessions import Session\n"
+    )
+    zipped.writestr(
+        "requests/sessions.py",
+        "class Session:\n    def send(self, request, **kw):\n        return 'sent'\n",
+    )
+    zipped.writestr("helper.py", "VALUE = 1\n")
+sys.path.insert(0, archive)
+
+from flask import Flask
+from flask_prodready import ProdReady
+from flask_prodready.outgoing.clients import followed_clients
+
+ProdReady(Flask("zipped", instance_path=sys.argv[1] + "/instance"))
+for _ in range(3000):  # probes return specs that are never run
+    importlib.util.find_spec("requests")
+import requests
+import helper
+import json, decimal  # unrelated imports keep working
+print("followed:", followed_clients())
+print("helper loader:", type(helper.__loader__).__name__)
+print("requests loader:", type(requests.__loader__).__name__)
+"""
+
+
+def test_a_client_in_a_zip_is_followed_and_the_zips_loader_is_left_alone(tmp_path: Any) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", ZIPPED_CLIENT, str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "followed: ('requests',)" in done.stdout
+    assert "helper loader: zipimporter" in done.stdout
+    assert "requests loader: zipimporter" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("url", "target"),
+    [
+        ("https://acct.blob.core.windows.net/c/b?sv=2022&sig=AbC%2Fd&se=1", "sig=***"),
+        (
+            "https://b.s3.amazonaws.com/k?X-Amz-Signature=abc&X-Amz-Credential=AKIA",
+            "X-Amz-Signature=***&X-Amz-Credential=***",
+        ),
+        ("https://id.example.com/cb?code=0a1b2c&state=x", "code=***&state=x"),
+        ("https://hooks.example.com/in?a8f5f167f44f4964e6c998dee827110c", "in?***="),
+    ],
+)
+def test_signed_urls_and_bare_secrets_are_redacted(url: str, target: str) -> None:
+    assert target in redacted_target(url)[1]

@@ -230,11 +230,14 @@ class JobRun(AbstractContextManager["JobRun"]):
         if self.parent_request_id is not None:
             fields["parent_request_id"] = self.parent_request_id
         shown_before = _outer_scope()
+        # The id, the breadcrumbs, the fields of its log lines, its span, and the app it
+        # was given (for the parts that look it up outside an app context: outgoing calls).
         scope: list[Any] = [
             self.id,
             [crumbs] if crumbs else None,
             fields,
             _child_trace(self._traceparent),
+            self._app,
         ]
         token = _scope.set(scope)
         # A run never finished (a crash, a dropped reference) must not leave its id bound in

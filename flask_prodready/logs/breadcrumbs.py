@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from flask_prodready.request_id import _scope, request_id
+from flask_prodready.request_id import _scope, current_trace, request_id
 
 from .render import dumps, timestamp_ms
 
@@ -74,6 +74,12 @@ def add_breadcrumb(level: str, logger: str, message: str, **fields: Any) -> bool
         "logger": logger,
         "message": message,
         "request_id": scope[0] if scope is not None else None,
+    }
+    trace = current_trace()
+    if trace is not None:
+        payload["trace_id"] = trace.trace_id
+        payload["span_id"] = trace.span_id
+    payload |= {
         "process": os.getpid(),
         "thread": threading.get_ident(),
         **fields,

@@ -59,6 +59,11 @@ def init_outgoing(app: Flask, state: ProdReadyState) -> None:
     state.outgoing = OutgoingCalls(
         host_label=host_label,
         propagate=state.setting("PRODREADY_OUTGOING_PROPAGATE"),
+        request_id_header=state.setting("PRODREADY_REQUEST_ID_HEADER"),
         metrics=state.metrics,
     )
     follow_clients()
+    if state.pipeline is not None:
+        # Again before the first request of each process: a client whose import was under
+        # way in another thread during set-up is followed then.
+        state.pipeline.on_first_request(follow_clients)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from flask_prodready.logs.breadcrumbs import add_breadcrumb
-from flask_prodready.redaction import REDACTED, is_secret_key
+from flask_prodready.redaction import REDACTED, is_secret_query_parameter
 from flask_prodready.request_id import outgoing_headers
 
 if TYPE_CHECKING:
@@ -33,8 +33,11 @@ OUTGOING_LOGGER = "flask_prodready.outgoing"
 def redacted_target(url: str) -> tuple[str, str]:
     """The host name and the ``host/path?query`` of ``url``, safe to show and to keep.
 
-    Credentials and the port are left out, secret-looking query values (``token=``,
-    ``api_key=``, ``password=``…) are replaced by ``***``, and the fragment is dropped::
+    Credentials and the port are left out, the values of query parameters that hold a
+    credential (``token=``, ``api_key=``, ``sig=``…; see
+    :func:`~flask_prodready.redaction.is_secret_query_parameter`) and long parameters
+    without a name are replaced by ``***``, the fragment is dropped, and the result is cut
+    to :data:`MAX_TARGET_LENGTH` characters. A secret in the path itself is not recognised::
 
         >>> redacted_target("https://bob:hunter2@API.example.com:8443/v1/charges?token=abc&id=7")
         ('api.example.com', 'api.example.com/v1/charges?token=***&id=7')
@@ -52,10 +55,21 @@ def redacted_target(url: str) -> tuple[str, str]:
         return "<invalid>", "<invalid>"
     target = host + (parts.path or "/")
     if parts.query:
-        pairs = parse_qsl(parts.query, keep_blank_values=True)
-        shown = [(key, REDACTED if is_secret_key(key) else value) for key, value in pairs]
+        shown = []
+        for key, value in parse_qsl(parts.query, keep_blank_values=True):
+            if is_secret_query_parameter(key):
+                value = REDACTED
+            elif not value and len(key) >= _LONG_BARE_PARAMETER:  # ?<token> with no name
+                key = REDACTED
+            shown.append((key, value))
         target += "?" + urlencode(shown, safe="*")
-    return host, target
+    return host, target[:MAX_TARGET_LENGTH]
+
+
+#: How much of a call's ``host/path?query`` is kept.
+MAX_TARGET_LENGTH = 500
+#: A query parameter without a value and at least this long may be a credential.
+_LONG_BARE_PARAMETER = 16
 
 
 @dataclass(frozen=True)
@@ -66,7 +80,8 @@ class OutgoingCall:
     :param host: the host name called (lower case, without port or credentials).
     :param target: ``host/path?query``, redacted by :func:`redacted_target`.
     :param status: the answer's status code; ``None`` when no answer came.
-    :param seconds: how long the call took, until the answer's headers.
+    :param seconds: how long the call took: until the whole answer was read, or until its
+        headers with ``stream=True``.
     :param error: the exception's type name when no answer came (``ConnectTimeout``).
     :param request_id: the id of the request or job that made the call, if any.
     :param at: when the call ended, in seconds since the epoch.
@@ -180,6 +195,7 @@ class OutgoingCalls:
     :param host_label: caps the ``host`` label (``<other>`` beyond
         ``PRODREADY_OUTGOING_HOSTS_MAX``).
     :param propagate: whether calls carry the request id and ``traceparent``.
+    :param request_id_header: the request id header's name.
     :param metrics: the app's metrics part, if on.
 
     .. versionadded:: 0.2
@@ -187,6 +203,7 @@ class OutgoingCalls:
 
     host_label: Callable[[str], str]
     propagate: bool = True
+    request_id_header: str = "X-Request-ID"
     metrics: Metrics | None = None
     #: The latest calls, newest last, for the dashboard.
     recent: deque[OutgoingCall] = field(default_factory=lambda: deque(maxlen=500))
@@ -198,7 +215,7 @@ class OutgoingCalls:
         job, or with ``PRODREADY_OUTGOING_PROPAGATE`` off."""
         if not self.propagate:
             return
-        for name, value in outgoing_headers().items():
+        for name, value in outgoing_headers(self.request_id_header).items():
             if name not in headers:
                 headers[name] = value
 
@@ -221,3 +238,8 @@ class OutgoingCalls:
         )
         with self._lock:
             self.recent.append(call)
+
+    def latest(self) -> list[OutgoingCall]:
+        """A copy of :attr:`recent`, oldest first, taken under its lock."""
+        with self._lock:
+            return list(self.recent)

@@ -21,13 +21,14 @@ import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from importlib.machinery import ModuleSpec
 from types import ModuleType
 from typing import Any
 
 from flask import current_app, has_app_context
 
-from flask_prodready.request_id import request_id
+from flask_prodready.request_id import _scope, request_id
 from flask_prodready.state import EXTENSION_KEY
 
 from .calls import OutgoingCall, OutgoingCalls, redacted_target
@@ -37,48 +38,73 @@ __all__ = ["follow_clients", "followed_clients"]
 #: Marks a ``send`` we wrapped, so that a second app (or a reload) never wraps it twice.
 _MARK = "__prodready_outgoing__"
 _lock = threading.Lock()
-_clients_followed: list[str] = []
-#: The clients to follow as soon as they are imported.
+#: The clients to follow as soon as their import has run.
 _waiting: set[str] = set()
+#: Set inside a followed ``send``: a ``send`` it makes (requests follows redirects by
+#: calling ``send`` again) is part of the same call.
+_sending: ContextVar[bool] = ContextVar("prodready_outgoing_sending", default=False)
 
 
 def followed_clients() -> tuple[str, ...]:
-    """The clients followed in this process so far: ``requests``, ``httpx``, both or none."""
-    return tuple(_clients_followed)
+    """The clients whose calls are followed in this process now."""
+    return tuple(
+        name
+        for name, (_, followed) in _FOLLOWERS.items()
+        if name in sys.modules and _quietly(followed, sys.modules[name])
+    )
 
 
 def follow_clients() -> None:
     """Follow ``requests`` and ``httpx``: at once if imported, else right after their first
-    import. Once per process, however many apps ask; a client never imported (or not
-    installed) costs nothing, and is never imported by us.
+    import. Safe to call again (each app's set-up does): a client is wrapped once, and
+    wrapped anew if someone put the original back. A client never imported, or not
+    installed, costs nothing and is never imported by us.
     """
     with _lock:
         for name in _FOLLOWERS:
-            if name in _clients_followed or name in _waiting:
-                continue
             module = sys.modules.get(name)
-            if module is not None:
-                _follow(name, module)
+            if module is None or _initializing(module):
+                _waiting.add(name)  # the finder follows it, or the next call does
             else:
-                _waiting.add(name)
-        if _waiting and _finder not in sys.meta_path:
-            sys.meta_path.insert(0, _finder)
+                _waiting.discard(name)
+                _follow(name, module)
+        _keep_finder(bool(_waiting))
+
+
+def _initializing(module: ModuleType) -> bool:
+    """Whether ``module`` is still being imported (by another thread)."""
+    return bool(getattr(getattr(module, "__spec__", None), "_initializing", False))
+
+
+def _quietly(check: Callable[[Any], bool], module: ModuleType) -> bool:
+    try:
+        return check(module)
+    except Exception:  # another version's internals
+        return False
 
 
 def _follow(name: str, module: ModuleType) -> None:
-    try:
-        _FOLLOWERS[name](module)
-    except Exception:  # another version's internals: its calls go unfollowed, not failed
-        return
-    _clients_followed.append(name)
+    with contextlib.suppress(Exception):  # another version's internals: its calls go as before
+        _FOLLOWERS[name][0](module)
+
+
+def _keep_finder(wanted: bool) -> None:
+    """Put the finder first in ``sys.meta_path``, or take it out. A new list each time: an
+    import in another thread goes on through the list it started with."""
+    present = _finder in sys.meta_path
+    if wanted and not present:
+        sys.meta_path = [_finder, *sys.meta_path]
+    elif present and not wanted:
+        sys.meta_path = [finder for finder in sys.meta_path if finder is not _finder]
 
 
 class _FollowOnImport(importlib.abc.MetaPathFinder):
     """Follows a waiting client right after its package first runs.
 
-    Asked first for every import, it answers only for a waiting client's top-level package:
-    it finds the spec the other finders give and has the loader follow the client once the
-    package ran. Gone from ``sys.meta_path`` once nothing waits.
+    Asked first for every import, it answers only for a waiting client's top-level package,
+    with the spec the other finders give and a loader of its own around theirs (theirs is
+    never changed: a zip importer's serves every module of its archive). Gone from
+    ``sys.meta_path`` once nothing waits.
     """
 
     def find_spec(
@@ -92,33 +118,54 @@ class _FollowOnImport(importlib.abc.MetaPathFinder):
                 spec = finder.find_spec(fullname, path, target)
                 if spec is not None:
                     break
-        loader = None if spec is None else spec.loader
-        if loader is None or not hasattr(loader, "exec_module"):
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec
-        run = loader.exec_module
-
-        def run_then_follow(module: ModuleType) -> None:
-            run(module)
-            with _lock:
-                if fullname in _waiting:
-                    _waiting.discard(fullname)
-                    _follow(fullname, module)
-                if not _waiting and self in sys.meta_path:
-                    sys.meta_path.remove(self)
-
-        # The loader is this one module's own (finders make one per spec).
-        setattr(loader, "exec_module", run_then_follow)  # noqa: B010
+        spec.loader = _FollowingLoader(spec.loader, fullname)
         return spec
+
+
+class _FollowingLoader(importlib.abc.Loader):
+    """Runs a client's package with its own loader, then follows the client."""
+
+    def __init__(self, loader: Any, name: str) -> None:
+        self.loader = loader
+        self.name = name
+
+    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
+        created: ModuleType | None = self.loader.create_module(spec)
+        return created
+
+    def exec_module(self, module: ModuleType) -> None:
+        # The package sees its own loader, as without us (importlib.resources, pkgutil).
+        module.__loader__ = self.loader
+        if module.__spec__ is not None:
+            module.__spec__.loader = self.loader
+        self.loader.exec_module(module)
+        with _lock:
+            if module.__name__ == self.name and self.name in _waiting:
+                _waiting.discard(self.name)
+                _follow(self.name, module)
+            _keep_finder(bool(_waiting))
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(self.loader, attribute)
 
 
 _finder = _FollowOnImport()
 
 
 def _part() -> OutgoingCalls | None:
-    """The current app's ``outgoing`` part; ``None`` outside an app context or with it off."""
-    if not has_app_context():
-        return None
-    state = current_app.extensions.get(EXTENSION_KEY)
+    """The ``outgoing`` part of the current app, or of the job running (a job started with
+    ``job(name, app=app)`` outside an app context); ``None`` without either, or with the
+    part off."""
+    if has_app_context():
+        app: Any = current_app
+    else:
+        scope = _scope.get()
+        app = scope[4] if type(scope) is list and len(scope) > 4 else None
+        if app is None:
+            return None
+    state = app.extensions.get(EXTENSION_KEY)
     return getattr(state, "outgoing", None)
 
 
@@ -158,15 +205,18 @@ def _followed(send: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(send)
     def followed_send(self: Any, request: Any, **kwargs: Any) -> Any:
-        part = _part()
+        part = None if _sending.get() else _part()
         if part is None:
             return send(self, request, **kwargs)
         started = _begin(part, request.headers)
+        token = _sending.set(True)
         try:
             response = send(self, request, **kwargs)
-        except BaseException as exc:
+        except Exception as exc:
             _finish(part, request, None, started, exc)
             raise
+        finally:
+            _sending.reset(token)
         _finish(part, request, response, started)
         return response
 
@@ -179,15 +229,18 @@ def _followed_async(send: Callable[..., Awaitable[Any]]) -> Callable[..., Awaita
 
     @functools.wraps(send)
     async def followed_send(self: Any, request: Any, **kwargs: Any) -> Any:
-        part = _part()
+        part = None if _sending.get() else _part()
         if part is None:
             return await send(self, request, **kwargs)
         started = _begin(part, request.headers)
+        token = _sending.set(True)
         try:
             response = await send(self, request, **kwargs)
-        except BaseException as exc:
+        except Exception as exc:
             _finish(part, request, None, started, exc)
             raise
+        finally:
+            _sending.reset(token)
         _finish(part, request, response, started)
         return response
 
@@ -200,13 +253,25 @@ def _follow_requests(requests: Any) -> None:
         requests.Session.send = _followed(requests.Session.send)
 
 
+def _requests_followed(requests: Any) -> bool:
+    return bool(getattr(requests.Session.send, _MARK, False))
+
+
 def _follow_httpx(httpx: Any) -> None:
     if not getattr(httpx.Client.send, _MARK, False):
         httpx.Client.send = _followed(httpx.Client.send)
+    if not getattr(httpx.AsyncClient.send, _MARK, False):
         httpx.AsyncClient.send = _followed_async(httpx.AsyncClient.send)
 
 
-_FOLLOWERS: dict[str, Callable[[Any], None]] = {
-    "requests": _follow_requests,
-    "httpx": _follow_httpx,
+def _httpx_followed(httpx: Any) -> bool:
+    return bool(
+        getattr(httpx.Client.send, _MARK, False) and getattr(httpx.AsyncClient.send, _MARK, False)
+    )
+
+
+#: Each client: how to follow it, and whether it is followed.
+_FOLLOWERS: dict[str, tuple[Callable[[Any], None], Callable[[Any], bool]]] = {
+    "requests": (_follow_requests, _requests_followed),
+    "httpx": (_follow_httpx, _httpx_followed),
 }
