@@ -386,6 +386,20 @@ def test_a_calls_description_reads_as_one_line() -> None:
     assert (slow.status_class, fast.status_class, lost.status_class) == ("5xx", "2xx", "error")
 
 
+def run_python(script: str, *args: str) -> str:
+    """Run ``script`` in a fresh interpreter; its stdout (it must succeed)."""
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 LATE_IMPORT = """
 import sys
 from flask import Flask
@@ -409,17 +423,9 @@ def test_a_client_imported_after_set_up_is_followed_and_none_is_imported_for_it(
     upstream: Upstream, tmp_path: Any
 ) -> None:
     script = LATE_IMPORT.format(instance=str(tmp_path / "instance"), url=f"{upstream.url}/200")
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(script)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "imported at set-up: []" in done.stdout
-    assert "answer: 200" in done.stdout
+    stdout = run_python(textwrap.dedent(script))
+    assert "imported at set-up: []" in stdout
+    assert "answer: 200" in stdout
     (headers,) = upstream.seen
     assert "x-request-id" in headers
 
@@ -591,18 +597,10 @@ print("requests loader:", type(requests.__loader__).__name__)
 
 
 def test_a_client_in_a_zip_is_followed_and_the_zips_loader_is_left_alone(tmp_path: Any) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", ZIPPED_CLIENT, str(tmp_path)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "followed: ('requests',)" in done.stdout
-    assert "helper loader: zipimporter" in done.stdout
-    assert "requests loader: zipimporter" in done.stdout
+    stdout = run_python(ZIPPED_CLIENT, str(tmp_path))
+    assert "followed: ('requests',)" in stdout
+    assert "helper loader: zipimporter" in stdout
+    assert "requests loader: zipimporter" in stdout
 
 
 @pytest.mark.parametrize(
