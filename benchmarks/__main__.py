@@ -16,7 +16,9 @@
    budget: at most 3 ms median with the production defaults);
 4. **scale**: the dashboard overview with the store at its caps and 24 h of samples, and
    one alert evaluation with 100 routes (``benchmarks/scale.py``; budgets 50 ms and 5 ms);
-5. **gunicorn**: 2 real workers under wrk on loopback for 20 s, bare Flask and the defaults
+5. **outgoing**: a call made with ``requests`` and ``httpx`` to a loopback server, bare and
+   followed by the outgoing part (``benchmarks/outgoing.py``);
+6. **gunicorn**: 2 real workers under wrk on loopback for 20 s, bare Flask and the defaults
    (stdout a pipe read by this process), the load alternating between the two servers in 10
    rounds (budget: at least 90% of bare Flask's throughput; p99 reported). Needs ``wrk``.
 
@@ -48,12 +50,12 @@ from werkzeug.test import EnvironBuilder
 
 from flask_prodready import __version__
 
-from . import headline, init_app, scale
+from . import headline, init_app, outgoing, scale
 from .apps import prodready
 from .variants import QUICK, VARIANTS
 
 RESULTS = Path(__file__).resolve().parent / "results"
-_ALL = ("headline", "memory", "init", "scale", "gunicorn")
+_ALL = ("headline", "memory", "init", "scale", "outgoing", "gunicorn")
 GUNICORN_BUDGET = 0.9
 REPO = Path(__file__).resolve().parent.parent
 
@@ -303,6 +305,11 @@ def main(argv: list[str] | None = None) -> int:
         result = scale.measure(quick=args.quick)
         document["scale"] = result
         print("## Scale\n\n" + scale.table(result) + "\n")
+    if "outgoing" in args.which:
+        rounds, calls = (3, 300) if args.quick else (7, 1000)
+        result = outgoing.measure(rounds, calls)
+        document["outgoing"] = result
+        print("## Outgoing calls\n\n" + outgoing.table(result) + "\n")
     if "gunicorn" in args.which:
         if not shutil_which("wrk"):
             print("## gunicorn\n\nskipped: wrk is not installed (sudo apt-get install wrk)\n")

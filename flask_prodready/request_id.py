@@ -17,7 +17,6 @@ import functools
 import hashlib
 import random
 import re
-import secrets
 from collections.abc import Callable
 from contextvars import ContextVar, copy_context
 from dataclasses import dataclass
@@ -98,6 +97,7 @@ _trace: ContextVar[TraceContext | None] = ContextVar("prodready_trace", default=
 
 _random_bits = random.getrandbits
 _BIT_128 = 1 << 128
+_BIT_64 = 1 << 64
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -149,6 +149,12 @@ def new_request_id() -> str:
     """
     # 1 << 128 added makes every id 32 digits long after "0x1"; cheaper than a format spec.
     return hex(_random_bits(128) | _BIT_128)[3:]
+
+
+def _new_span_id() -> str:
+    """A W3C span id: 64 random bits, never all zero, as 16 hex digits (from :mod:`random`,
+    as request ids: unique, not secret, with no system call)."""
+    return hex((_random_bits(64) or 1) | _BIT_64)[3:]
 
 
 def parse_traceparent(value: str | None) -> tuple[str, str, str] | None:
@@ -221,7 +227,7 @@ def outgoing_headers(header: str | None = None) -> dict[str, str]:
     trace = current_trace()
     if trace is None:
         trace_id = rid if _HEX32.fullmatch(rid) and rid != _ZERO_TRACE else _trace_id_of(rid)
-        trace = TraceContext(trace_id, secrets.token_hex(8), None)
+        trace = TraceContext(trace_id, _new_span_id(), None)
     return {header: rid, TRACEPARENT_HEADER: trace.traceparent()}
 
 
@@ -343,7 +349,7 @@ class _Binder:
             parsed = parse_traceparent(traceparent)
             if parsed is not None:
                 trace_id, parent, flags = parsed
-                trace = TraceContext(trace_id, secrets.token_hex(8), parent, flags)
+                trace = TraceContext(trace_id, _new_span_id(), parent, flags)
             tokens = (id_token, _trace.set(trace))
         elif _trace.get() is not None:
             # Most requests come without one: no trace to bind, unless one is bound already

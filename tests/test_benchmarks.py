@@ -83,3 +83,12 @@ def test_the_init_benchmark_reports_the_budget_for_the_defaults(tmp_path: Path) 
     init = json.loads(results.read_text())["init"]
     assert init["warm_median_ms"]["ProdReady(app), production defaults"] > 0
     assert init["cold_median_ms"] > 0
+
+
+def test_the_outgoing_benchmark_times_each_client_bare_and_followed(tmp_path: Path) -> None:
+    results = tmp_path / "latest.json"
+    run = run_benchmark("benchmarks", "outgoing", "--quick", "--results", results)
+    assert "| client | bare | in a request, part off | followed |" in run.stdout
+    rows = json.loads(results.read_text())["outgoing"]["rows"]
+    assert [row["client"] for row in rows] == ["requests", "httpx"]
+    assert all(row["bare_us"] > 0 and row["followed_us"] > 0 for row in rows)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-import secrets
 import threading
 import time
 import weakref
@@ -42,6 +41,7 @@ from flask_prodready.logs.flusher import flush_logs
 from flask_prodready.metrics.names import JOB_OUTCOMES
 from flask_prodready.request_id import (
     TraceContext,
+    _new_span_id,
     _scope,
     _trace,
     current_trace,
@@ -395,11 +395,11 @@ def _child_trace(traceparent: str | None) -> TraceContext | None:
     parsed = parse_traceparent(traceparent)
     if parsed is not None:
         trace_id, parent, flags = parsed
-        return TraceContext(trace_id, secrets.token_hex(8), parent, flags)
+        return TraceContext(trace_id, _new_span_id(), parent, flags)
     outer = current_trace()
     if outer is None:
         return None
-    return TraceContext(outer.trace_id, secrets.token_hex(8), outer.span_id, outer.flags)
+    return TraceContext(outer.trace_id, _new_span_id(), outer.span_id, outer.flags)
 
 
 def exit_code_of(error: BaseException) -> int:

@@ -7,7 +7,6 @@ to make for every request than a bounded deque. The sink appends to it (see :mod
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Mapping
@@ -15,6 +14,7 @@ from typing import Any
 
 from flask_prodready.request_id import _scope, current_trace, request_id
 
+from .process import log_process
 from .render import dumps, timestamp_ms
 
 __all__ = ["add_breadcrumb", "breadcrumbs_kept", "request_breadcrumbs"]
@@ -80,7 +80,7 @@ def add_breadcrumb(level: str, logger: str, message: str, **fields: Any) -> bool
         payload["trace_id"] = trace.trace_id
         payload["span_id"] = trace.span_id
     payload |= {
-        "process": os.getpid(),
+        "process": log_process.pid,
         "thread": threading.get_ident(),
         **fields,
     }

@@ -152,6 +152,9 @@ class Metrics:
         self._job_last_exit_code = families.job_last_exit_code
         self._outgoing_requests = families.outgoing_requests
         self._outgoing_duration = families.outgoing_duration
+        #: The labelled children of the outgoing series, by (host, method, status class):
+        #: bounded by the host cap, the methods and the classes.
+        self._outgoing_series: dict[tuple[str, str, str], tuple[Any, Any]] = {}
         self.exporter.info(
             APP_INFO,
             "The app and the versions it runs",
@@ -277,8 +280,17 @@ class Metrics:
         """
         if method not in _METHODS:
             method = OTHER
-        self._outgoing_requests.labels(host, method, status_class).inc()
-        self._outgoing_duration.labels(host).observe(max(float(seconds), 0.0))
+        key = (host, method, status_class)
+        series = self._outgoing_series.get(key)
+        if series is None:
+            # labels() takes a lock and checks the values on every call: once per series.
+            series = (
+                self._outgoing_requests.labels(host, method, status_class),
+                self._outgoing_duration.labels(host),
+            )
+            self._outgoing_series[key] = series
+        series[0].inc()
+        series[1].observe(max(float(seconds), 0.0))
 
     def observe_job(
         self,

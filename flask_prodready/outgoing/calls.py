@@ -8,6 +8,7 @@ and in a bounded list of recent calls.
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import time
@@ -30,6 +31,7 @@ __all__ = ["HostStats", "OutgoingCall", "OutgoingCalls", "host_stats", "redacted
 OUTGOING_LOGGER = "flask_prodready.outgoing"
 
 
+@functools.lru_cache(maxsize=1024)
 def redacted_target(url: str) -> tuple[str, str]:
     """The host name and the ``host/path?query`` of ``url``, safe to show and to keep.
 
@@ -42,7 +44,8 @@ def redacted_target(url: str) -> tuple[str, str]:
         >>> redacted_target("https://bob:hunter2@API.example.com:8443/v1/charges?token=abc&id=7")
         ('api.example.com', 'api.example.com/v1/charges?token=***&id=7')
 
-    A URL that cannot be parsed gives ``("<invalid>", "<invalid>")``.
+    A URL that cannot be parsed gives ``("<invalid>", "<invalid>")``. The latest 1024
+    answers are remembered: an app calls the same URLs again and again.
 
     .. versionadded:: 0.2
     """
