@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import requests
 from dynaconf import Validator
-from flask import Flask
+from flask import Flask, current_app
 
 from flask_prodready import ProdReady, get_state, register_check, watch_sql
 from flask_prodready.health import http_check, sqlalchemy_check
@@ -25,6 +26,9 @@ prodready = ProdReady(
         Validator("SQLALCHEMY_DATABASE_URI", must_exist=True, is_type_of=str, len_min=1),
         Validator("ORDERS_PAGE_SIZE", default=20, is_type_of=int, gte=1, lte=100),
         Validator("UPSTREAM_HEALTH_URL", default="", is_type_of=str),
+        # Where invoices come from; nothing listens on the discard port, so the invoice
+        # route fails as a call to a service that is down does.
+        Validator("INVOICE_SERVICE_URL", default="http://127.0.0.1:9", is_type_of=str),
     ]
 )
 
@@ -59,5 +63,11 @@ def create_app(**config: Any) -> Flask:
 
 
 def _invoice(order_id: int) -> str:
-    """A route that always fails, so the dashboard has an error to show (see traffic.py)."""
-    raise RuntimeError(f"the invoice service is not configured (order {order_id})")
+    """The order's invoice, from the invoice service. With the default settings that service
+    is down, so the dashboard has an error to show, the failed call among its breadcrumbs
+    (see traffic.py)."""
+    answer = requests.get(
+        f"{current_app.config['INVOICE_SERVICE_URL']}/invoices/{order_id}", timeout=2
+    )
+    answer.raise_for_status()
+    return answer.text

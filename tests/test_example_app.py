@@ -163,3 +163,17 @@ def test_example_upstream_is_a_non_critical_http_check(
     body = down.get_json(force=True)
     assert body["status"] == "warn"
     assert body["checks"]["upstream"][0]["output"].endswith("answered 503, expected 200-299")
+
+
+def test_the_invoice_route_fails_on_its_service_and_keeps_the_call(client: FlaskClient) -> None:
+    client.application.config["PROPAGATE_EXCEPTIONS"] = False  # answered as in production
+    answer = client.get("/api/orders/7/invoice")
+    assert answer.status_code == 500
+    store = get_state(client.application).error_store
+    assert store is not None
+    (group,) = [g for g in store.groups() if "invoice" in g.route]
+    (occurrence,) = store.occurrences(group.fingerprint)
+    calls = [line for line in occurrence.breadcrumbs if "flask_prodready.outgoing" in line]
+    assert len(calls) == 1
+    assert "GET 127.0.0.1/invoices/7 → ConnectionError" in calls[0]
+    assert occurrence.request_id == answer.headers["X-Request-ID"]
