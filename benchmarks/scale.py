@@ -21,7 +21,7 @@ from typing import Any
 from flask import Flask
 
 from flask_prodready import get_state
-from flask_prodready.snapshots import MetricsSample
+from flask_prodready.snapshots import MetricsSample, SampleRingBuffer
 
 from .apps import prodready
 
@@ -54,7 +54,12 @@ def _failing_routes(app: Flask, groups: int) -> None:
 
 def _fill_history(metrics: Any, count: int, routes: list[str]) -> None:
     """``count`` samples of ``routes``, one every 10 s up to now, oldest first; each route
-    gets 10 requests a second, 1 % of them errors, all in the first bucket."""
+    gets 10 requests a second, 1 % of them errors, all in the first bucket.
+
+    The store is emptied first: samples arrive in time order, and the one the app took at
+    start would come before 24 h of older ones (then every window read all of them).
+    """
+    metrics.store = SampleRingBuffer(metrics.store.capacity)
     bounds, now = metrics.buckets, time.time()
     for index in range(count):
         totals = float(index * 100)

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import timedelta
 from typing import Any
+from urllib.parse import unquote
 
 __all__ = [
     "CREDENTIAL_HEADERS",
@@ -20,6 +21,7 @@ __all__ = [
     "REDACTED",
     "SECRET_KEY_PARTS",
     "URL_SECRET_PARAMETERS",
+    "URL_SECRET_WORDS",
     "credential_headers",
     "is_secret_key",
     "is_secret_query_parameter",
@@ -88,29 +90,62 @@ _KEY_VALUE_PASSWORD_RE = re.compile(
     re.IGNORECASE,
 )
 
-#: Query parameters whose value is a credential although the name does not look secret
-#: (signed URLs: S3's X-Amz-Signature, Azure's sig; OAuth's code; bare auth and jwt).
-URL_SECRET_PARAMETERS: frozenset[str] = frozenset(
-    {"sig", "signature", "x-amz-signature", "x-amz-credential", "code", "auth", "jwt", "pwd"}
+#: Words that make a query parameter's name a credential's (``api_key``, ``accessToken``,
+#: ``X-Amz-Signature``, ``session_id``), and whole names that are (``sig``: Azure's signed
+#: URLs; ``code``: OAuth's). Matched by word, not inside other words: ``keyword`` and
+#: ``monkey`` are not secret, as they would be for :func:`is_secret_key`.
+URL_SECRET_WORDS: frozenset[str] = frozenset(
+    {
+        *SECRET_KEY_PARTS,
+        "apikey",
+        "auth",
+        "credentials",
+        "jwt",
+        "pwd",
+        "sig",
+        "signature",
+        "accesstoken",
+        "refreshtoken",
+        "idtoken",
+        "authtoken",
+        "sessionid",
+        "clientsecret",
+    }
 )
+URL_SECRET_PARAMETERS: frozenset[str] = frozenset({"code"})
+
+# The words of a parameter's name: split on _ - . [ ] and where a capital follows a letter.
+_NAME_WORDS_RE = re.compile(r"[_\-.\[\]\s]+|(?<=[a-z0-9])(?=[A-Z])")
 
 # A query parameter in a URL or a path with its query, as error messages quote them
 # ("Max retries exceeded with url: /charges?token=abc"): its name, then its value up to
-# the next delimiter.
-_QUERY_PARAMETER_RE = re.compile(r"(?P<head>[?&;](?P<name>[\w.\-\[\]]+)=)(?P<value>[^&;#\s'\"<>]*)")
+# the next delimiter (a comma only when a space follows it, as in a sentence).
+_QUERY_PARAMETER_RE = re.compile(
+    r"(?P<head>[?&;](?P<name>[\w.%\-\[\]]+)=)(?P<value>(?:[^&;#\s'\"<>()\[\]{},]|,(?!\s))*)"
+)
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret_query_parameter(name: str) -> bool:
-    """Tell whether a URL's query parameter holds a credential, by its name: a secret-looking
-    name (:func:`is_secret_key`), or one of :data:`URL_SECRET_PARAMETERS`.
+    """Tell whether a URL's query parameter holds a credential, by its name (percent-decoded
+    by the caller): a word of it is one of :data:`URL_SECRET_WORDS`, it ends in
+    ``signature``, or it is one of :data:`URL_SECRET_PARAMETERS`.
+
+    ::
+
+        >>> [is_secret_query_parameter(n) for n in ("api_key", "X-Goog-Signature", "keyword")]
+        [True, True, False]
 
     .. versionadded:: 0.2
     """
-    return is_secret_key(name) or name.lower() in URL_SECRET_PARAMETERS
+    lowered = name.lower()
+    if lowered in URL_SECRET_PARAMETERS or lowered.endswith("signature"):
+        return True
+    return any(word.lower() in URL_SECRET_WORDS for word in _NAME_WORDS_RE.split(name))
 
 
 def _hide_query_value(match: re.Match[str]) -> str:
-    if match["value"] and is_secret_query_parameter(match["name"]):
+    if match["value"] and is_secret_query_parameter(unquote(match["name"])):
         return f"{match['head']}{REDACTED}"
     return match[0]
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 import math
 import operator
 import threading
+import weakref
 from array import array
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
@@ -96,6 +97,25 @@ class MetricsSample:
     def overall(self) -> array[float]:
         """Every route's totals added up (computed once: a chart reads it for each point)."""
         return _sum_rows(self.routes.values(), self.bounds)
+
+    def grew_from(self, before: MetricsSample) -> bool:
+        """Whether every route of ``before`` is in this sample and none of its totals went
+        down since: no counter was reset between the two.
+
+        The answer for the latest ``before`` is remembered (by a weak reference): a chart
+        asks it for each pair of consecutive samples on every refresh, and checking every
+        total of every route each time cost 400 ms with 24 h of samples of 20 routes.
+
+        .. versionadded:: 0.2
+        """
+        remembered = self.__dict__.get("_grew_from")
+        if remembered is not None and remembered[0]() is before:
+            grew: bool = remembered[1]
+            return grew
+        grew = _no_reset(before, self)
+        # A frozen dataclass: written to the instance's dict, as cached_property does.
+        self.__dict__["_grew_from"] = (weakref.ref(before), grew)
+        return grew
 
 
 class SampleStore(Protocol):
@@ -376,7 +396,7 @@ def _stats(route: str, row: array[float], bounds: Sequence[float], seconds: floa
 
 def _series_point(before: MetricsSample, after: MetricsSample) -> SeriesPoint:
     seconds = after.time - before.time
-    if _no_reset(before, after):
+    if after.grew_from(before):
         # The difference of the sums: one pass per sample, not one per pair and route.
         total = array(
             "d", (new - old for new, old in zip(after.overall, before.overall, strict=True))

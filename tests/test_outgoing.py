@@ -8,6 +8,7 @@ flask_prodready.outgoing.clients, flask_prodready.outgoing.settings.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.server
 import json
 import re
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,13 +51,15 @@ def upstream() -> Iterator[Upstream]:
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             record.append({name.lower(): value for name, value in self.headers.items()})
+            if self.path.startswith("/slow"):
+                time.sleep(1)
             if self.path.startswith("/redirect"):
                 self.send_response(302)
                 self.send_header("Location", "/200")
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
-            status = int(self.path.strip("/").split("?")[0] or 200)
+            status = int(self.path.strip("/").split("?")[0].removeprefix("slow") or 200)
             self.send_response(status)
             self.send_header("Content-Length", "2")
             self.end_headers()
@@ -612,8 +616,86 @@ def test_a_client_in_a_zip_is_followed_and_the_zips_loader_is_left_alone(tmp_pat
             "X-Amz-Signature=***&X-Amz-Credential=***",
         ),
         ("https://id.example.com/cb?code=0a1b2c&state=x", "code=***&state=x"),
-        ("https://hooks.example.com/in?a8f5f167f44f4964e6c998dee827110c", "in?***="),
+        ("https://hooks.example.com/in?a8f5f167f44f4964e6c998dee827110c", "in?***"),
+        ("https://h.example.com/x?a=1;token=abc", "x?a=1&token=***"),
+        ("https://h.example.com/x?include_deleted_records=", "x?include_deleted_records="),
     ],
 )
 def test_signed_urls_and_bare_secrets_are_redacted(url: str, target: str) -> None:
     assert target in redacted_target(url)[1]
+
+
+def test_a_call_made_by_another_client_inside_a_followed_call_is_followed_too(
+    app_dir: AppDir, upstream: Upstream
+) -> None:
+    app = app_dir.app()
+
+    def audit(response: Any, *args: Any, **kwargs: Any) -> None:
+        with requests.Session() as auditor:  # a hook that calls an audit service
+            auditor.get(f"{upstream.url}/202", timeout=5)
+
+    @app.get("/audited")
+    def audited() -> str:
+        with requests.Session() as session:
+            session.hooks["response"].append(audit)
+            session.get(f"{upstream.url}/200", timeout=5)
+        return "ok"
+
+    app.test_client().get("/audited")
+    outgoing = get_state(app).outgoing
+    assert outgoing is not None
+    assert sorted(call.status for call in outgoing.latest()) == [200, 202]
+    assert all("x-request-id" in headers for headers in upstream.seen)
+
+
+def test_a_job_inside_a_job_belongs_to_the_outer_jobs_app(
+    app_dir: AppDir, upstream: Upstream
+) -> None:
+    from flask_prodready import job
+
+    app = app_dir.app()
+    with job("outer", app=app), job("inner") as inner:
+        requests.get(f"{upstream.url}/200", timeout=5)
+    outgoing = get_state(app).outgoing
+    assert outgoing is not None
+    assert [call.request_id for call in outgoing.latest()] == [inner.id]
+
+
+def test_a_call_given_up_on_is_counted_as_cancelled_not_failed(
+    app_dir: AppDir, upstream: Upstream
+) -> None:
+    app = app_dir.app()
+
+    @app.get("/impatient")
+    def impatient() -> str:
+        async def give_up() -> None:
+            async with httpx.AsyncClient() as client:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(client.get(f"{upstream.url}/slow200"), 0.1)
+
+        asyncio.run(give_up())
+        return "ok"
+
+    app.test_client().get("/impatient")
+    outgoing = get_state(app).outgoing
+    assert outgoing is not None
+    (call,) = outgoing.latest()
+    assert (call.status_class, call.failed, call.error) == ("cancelled", False, "CancelledError")
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("url: /x?token=abc, retrying", "url: /x?token=***, retrying"),
+        ("(GET /x?token=abc)", "(GET /x?token=***)"),
+        ("/search?keyword=python&monkey=1&tokens=5", "/search?keyword=python&monkey=1&tokens=5"),
+        (
+            "/o?X-Goog-Signature=dead&access%5Ftoken=ab",
+            "/o?X-Goog-Signature=***&access%5Ftoken=***",
+        ),
+    ],
+)
+def test_error_text_hides_credentials_in_urls_and_keeps_the_rest(text: str, kept: str) -> None:
+    from flask_prodready.redaction import redact_url_passwords
+
+    assert redact_url_passwords(text) == kept

@@ -220,7 +220,11 @@ class JobRun(AbstractContextManager["JobRun"]):
             raise RuntimeError(f"the job run {self.name!r} was started already; make a new one")
         if self.name is None:
             raise ValueError("a job run needs a name, e.g. with job('nightly-report'): ...")
-        self._jobs = _jobs_of(self._app, self.name)
+        shown_before = _outer_scope()
+        # A run started without an app inside one that has it (a job calling a job,
+        # outside an app context) belongs to the same app.
+        app = self._app if self._app is not None or len(shown_before) < 5 else shown_before[4]
+        self._jobs = _jobs_of(app, self.name)
         outer = request_id()
         self.parent_request_id = self._parent if self._parent is not None else outer
         given = self._job_id
@@ -229,7 +233,6 @@ class JobRun(AbstractContextManager["JobRun"]):
         fields: dict[str, Any] = {"job": self.name}
         if self.parent_request_id is not None:
             fields["parent_request_id"] = self.parent_request_id
-        shown_before = _outer_scope()
         # The id, the breadcrumbs, the fields of its log lines, its span, and the app it
         # was given (for the parts that look it up outside an app context: outgoing calls).
         scope: list[Any] = [
@@ -237,7 +240,7 @@ class JobRun(AbstractContextManager["JobRun"]):
             [crumbs] if crumbs else None,
             fields,
             _child_trace(self._traceparent),
-            self._app,
+            app,
         ]
         token = _scope.set(scope)
         # A run never finished (a crash, a dropped reference) must not leave its id bound in

@@ -96,8 +96,8 @@ OUTGOING_REQUESTS: Final = "prodready_outgoing_requests_total"
 #: Histogram of the durations of calls to other services in seconds, by ``host``.
 OUTGOING_DURATION: Final = "prodready_outgoing_request_duration_seconds"
 #: The values of the ``status_class`` label of :data:`OUTGOING_REQUESTS`: ``error`` is a call
-#: that got no answer (refused, timed out, reset).
-OUTGOING_STATUS_CLASSES: Final = ("1xx", "2xx", "3xx", "4xx", "5xx", "error")
+#: that got no answer (refused, timed out, reset), ``cancelled`` one the caller gave up on.
+OUTGOING_STATUS_CLASSES: Final = ("1xx", "2xx", "3xx", "4xx", "5xx", "error", "cancelled")
 #: The ``host`` label of every host beyond ``PRODREADY_OUTGOING_HOSTS_MAX``.
 OTHER_HOST: Final = "<other>"
 #: Info gauge (always 1) labelled ``app``, ``version``, ``prodready_version``, ``python_version``.

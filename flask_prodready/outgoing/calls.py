@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from flask_prodready.logs.breadcrumbs import add_breadcrumb
 from flask_prodready.redaction import REDACTED, is_secret_query_parameter
@@ -31,24 +32,31 @@ __all__ = ["HostStats", "OutgoingCall", "OutgoingCalls", "host_stats", "redacted
 OUTGOING_LOGGER = "flask_prodready.outgoing"
 
 
-@functools.lru_cache(maxsize=1024)
 def redacted_target(url: str) -> tuple[str, str]:
     """The host name and the ``host/path?query`` of ``url``, safe to show and to keep.
 
-    Credentials and the port are left out, the values of query parameters that hold a
+    Credentials and the port are left out; the value of each query parameter that holds a
     credential (``token=``, ``api_key=``, ``sig=``…; see
-    :func:`~flask_prodready.redaction.is_secret_query_parameter`) and long parameters
-    without a name are replaced by ``***``, the fragment is dropped, and the result is cut
-    to :data:`MAX_TARGET_LENGTH` characters. A secret in the path itself is not recognised::
+    :func:`~flask_prodready.redaction.is_secret_query_parameter`) is replaced by ``***``,
+    and so is a long parameter without ``=`` (``?<token>``); parameters are split on ``&``
+    and ``;`` and joined with ``&``; the fragment is dropped, and the result is cut to
+    :data:`MAX_TARGET_LENGTH` characters. A secret in the path itself is not recognised::
 
         >>> redacted_target("https://bob:hunter2@API.example.com:8443/v1/charges?token=abc&id=7")
         ('api.example.com', 'api.example.com/v1/charges?token=***&id=7')
 
-    A URL that cannot be parsed gives ``("<invalid>", "<invalid>")``. The latest 1024
-    answers are remembered: an app calls the same URLs again and again.
+    A URL that cannot be parsed gives ``("<invalid>", "<invalid>")``. The answers for the
+    latest 1024 URLs without a query are remembered (an app calls the same URLs again and
+    again); a URL with a query, which may hold a secret, is never kept.
 
     .. versionadded:: 0.2
     """
+    if "?" in url:
+        return _redacted_target(url)
+    return _remembered_target(url)
+
+
+def _redacted_target(url: str) -> tuple[str, str]:
     try:
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
@@ -59,19 +67,24 @@ def redacted_target(url: str) -> tuple[str, str]:
     target = host + (parts.path or "/")
     if parts.query:
         shown = []
-        for key, value in parse_qsl(parts.query, keep_blank_values=True):
-            if is_secret_query_parameter(key):
-                value = REDACTED
-            elif not value and len(key) >= _LONG_BARE_PARAMETER:  # ?<token> with no name
-                key = REDACTED
-            shown.append((key, value))
-        target += "?" + urlencode(shown, safe="*")
+        for parameter in _PARAMETER_SEPARATORS.split(parts.query):
+            name, equals, _ = parameter.partition("=")
+            if equals and is_secret_query_parameter(unquote(name)):
+                parameter = f"{name}={REDACTED}"
+            elif not equals and len(parameter) >= _LONG_BARE_PARAMETER:
+                parameter = REDACTED
+            shown.append(parameter)
+        target += "?" + "&".join(shown)
     return host, target[:MAX_TARGET_LENGTH]
+
+
+_remembered_target = functools.lru_cache(maxsize=1024)(_redacted_target)
+_PARAMETER_SEPARATORS = re.compile("[&;]")
 
 
 #: How much of a call's ``host/path?query`` is kept.
 MAX_TARGET_LENGTH = 500
-#: A query parameter without a value and at least this long may be a credential.
+#: A query parameter without ``=`` and at least this long may be a credential.
 _LONG_BARE_PARAMETER = 16
 
 
@@ -88,6 +101,8 @@ class OutgoingCall:
     :param error: the exception's type name when no answer came (``ConnectTimeout``).
     :param request_id: the id of the request or job that made the call, if any.
     :param at: when the call ended, in seconds since the epoch.
+    :param cancelled: whether the caller gave up on it (``asyncio`` cancellation, a timeout
+        around the call, ``KeyboardInterrupt``): counted as ``cancelled``, not as a failure.
 
     .. versionadded:: 0.2
     """
@@ -100,18 +115,22 @@ class OutgoingCall:
     error: str | None = None
     request_id: str | None = None
     at: float = field(default_factory=time.time)
+    cancelled: bool = False
 
     @property
     def status_class(self) -> str:
-        """``2xx`` … ``5xx`` by the status; ``error`` when no answer came."""
+        """``2xx`` … ``5xx`` by the status; ``error`` when no answer came; ``cancelled``
+        when the caller gave up on it."""
+        if self.cancelled:
+            return "cancelled"
         if self.status is None or not 100 <= self.status <= 599:
             return "error"
         return f"{self.status // 100}xx"
 
     @property
     def failed(self) -> bool:
-        """Whether the call got no answer or a 5xx."""
-        return self.status is None or self.status >= 500
+        """Whether the call got no answer or a 5xx (a cancelled call did not fail)."""
+        return not self.cancelled and (self.status is None or self.status >= 500)
 
     def describe(self) -> str:
         """One line for people: ``GET payments.internal/charges → 503 in 2.1 s``."""

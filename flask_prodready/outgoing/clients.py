@@ -40,9 +40,10 @@ _MARK = "__prodready_outgoing__"
 _lock = threading.Lock()
 #: The clients to follow as soon as their import has run.
 _waiting: set[str] = set()
-#: Set inside a followed ``send``: a ``send`` it makes (requests follows redirects by
-#: calling ``send`` again) is part of the same call.
-_sending: ContextVar[bool] = ContextVar("prodready_outgoing_sending", default=False)
+#: The client whose followed ``send`` is running: its own ``send`` made meanwhile
+#: (requests follows redirects by calling ``send`` again) is part of the same call, while a
+#: call by another client (a hook or adapter that calls an audit service) is one of its own.
+_sending: ContextVar[object] = ContextVar("prodready_outgoing_sending", default=None)
 
 
 def followed_clients() -> tuple[str, ...]:
@@ -89,13 +90,12 @@ def _follow(name: str, module: ModuleType) -> None:
 
 
 def _keep_finder(wanted: bool) -> None:
-    """Put the finder first in ``sys.meta_path``, or take it out. A new list each time: an
-    import in another thread goes on through the list it started with."""
-    present = _finder in sys.meta_path
-    if wanted and not present:
-        sys.meta_path = [_finder, *sys.meta_path]
-    elif present and not wanted:
-        sys.meta_path = [finder for finder in sys.meta_path if finder is not _finder]
+    """Put the finder first in ``sys.meta_path`` when a client waits. It is never taken out
+    (it answers nothing once nothing waits): removing a finder while another thread imports
+    could make that import skip the next one, and rebinding the list could lose a finder
+    another thread adds meanwhile."""
+    if wanted and _finder not in sys.meta_path:
+        sys.meta_path.insert(0, _finder)
 
 
 class _FollowOnImport(importlib.abc.MetaPathFinder):
@@ -103,8 +103,7 @@ class _FollowOnImport(importlib.abc.MetaPathFinder):
 
     Asked first for every import, it answers only for a waiting client's top-level package,
     with the spec the other finders give and a loader of its own around theirs (theirs is
-    never changed: a zip importer's serves every module of its archive). Gone from
-    ``sys.meta_path`` once nothing waits.
+    never changed: a zip importer's serves every module of its archive).
     """
 
     def find_spec(
@@ -194,6 +193,8 @@ def _finish(
                 seconds=seconds,
                 error=None if error is None else type(error).__name__,
                 request_id=request_id(),
+                # Cancelled (asyncio, a timeout around the call, Ctrl-C): not the host's fault.
+                cancelled=error is not None and not isinstance(error, Exception),
             )
         )
     except Exception:  # noqa: S110 - recording must never fail the call
@@ -205,14 +206,14 @@ def _followed(send: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(send)
     def followed_send(self: Any, request: Any, **kwargs: Any) -> Any:
-        part = None if _sending.get() else _part()
+        part = None if _sending.get() is self else _part()
         if part is None:
             return send(self, request, **kwargs)
         started = _begin(part, request.headers)
-        token = _sending.set(True)
+        token = _sending.set(self)
         try:
             response = send(self, request, **kwargs)
-        except Exception as exc:
+        except BaseException as exc:
             _finish(part, request, None, started, exc)
             raise
         finally:
@@ -229,14 +230,14 @@ def _followed_async(send: Callable[..., Awaitable[Any]]) -> Callable[..., Awaita
 
     @functools.wraps(send)
     async def followed_send(self: Any, request: Any, **kwargs: Any) -> Any:
-        part = None if _sending.get() else _part()
+        part = None if _sending.get() is self else _part()
         if part is None:
             return await send(self, request, **kwargs)
         started = _begin(part, request.headers)
-        token = _sending.set(True)
+        token = _sending.set(self)
         try:
             response = await send(self, request, **kwargs)
-        except Exception as exc:
+        except BaseException as exc:
             _finish(part, request, None, started, exc)
             raise
         finally:
