@@ -156,9 +156,26 @@ class SampleRingBuffer:
         self._lock = threading.Lock()
 
     def append(self, sample: MetricsSample) -> None:
-        """Keep ``sample``, dropping the oldest one when full."""
+        """Keep ``sample``, dropping the oldest one when full.
+
+        Samples arrive in time order; one that comes late (taken by another thread a moment
+        before the last one kept) is put in its place, so that a window never reads more
+        than its own samples.
+        """
         with self._lock:
-            self._samples.append(sample)
+            samples = self._samples
+            if not samples or samples[-1].time <= sample.time:
+                samples.append(sample)
+                return
+            if len(samples) == samples.maxlen and sample.time < samples[0].time:
+                return  # older than everything kept, and no room: it would be dropped first
+            index = len(samples)
+            while index > 0 and samples[index - 1].time > sample.time:
+                index -= 1
+            if len(samples) == samples.maxlen:
+                samples.popleft()
+                index -= 1
+            samples.insert(index, sample)
 
     def window(self, start: float) -> list[MetricsSample]:
         """See :meth:`SampleStore.window`."""

@@ -284,3 +284,15 @@ def test_a_reset_seen_only_in_errors_or_buckets_counts_that_route_from_zero() ->
     after = MetricsSample(10, (0.1, 1.0), {"/a": array("d", [20, 0, 0, 20])})
     (point,) = build_snapshot([before], after, 1, multiprocess=False).series
     assert (point.request_rate, point.error_rate) == (2.0, 0.0)
+
+
+def test_a_sample_that_comes_late_is_kept_in_time_order() -> None:
+    buffer = SampleRingBuffer(4)
+    for moment in (10.0, 20.0, 40.0):
+        buffer.append(MetricsSample(moment, (), {}))
+    buffer.append(MetricsSample(30.0, (), {}))  # taken before the last one kept
+    assert [sample.time for sample in buffer.window(0.0)] == [10.0, 20.0, 30.0, 40.0]
+    buffer.append(MetricsSample(25.0, (), {}))  # full: the oldest goes
+    assert [sample.time for sample in buffer.window(0.0)] == [20.0, 25.0, 30.0, 40.0]
+    buffer.append(MetricsSample(5.0, (), {}))  # older than all, and no room
+    assert [sample.time for sample in buffer.window(26.0)] == [25.0, 30.0, 40.0]
