@@ -143,6 +143,7 @@ def _log_access(
     )
     sink = installed.sink
     listeners = process.access_listeners
+    payload = None
     if listeners or not sink.json_lines:
         payload = _access_payload(entry)
         for listener in listeners:
@@ -154,7 +155,7 @@ def _log_access(
     else:
         sink.write_later(entry)
     if access.slow_ms and duration_ms > access.slow_ms:
-        _log_slow(access, _access_payload(entry))
+        _log_slow(access, _access_payload(entry) if payload is None else payload)
 
 
 #: An access line's values, as the request captured them: its renderer first (for the

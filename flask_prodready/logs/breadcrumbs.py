@@ -16,6 +16,7 @@ from flask_prodready.request_id import _scope, current_trace, request_id
 
 from .process import log_process
 from .render import dumps, timestamp_ms
+from .sink import keep_breadcrumb
 
 __all__ = ["add_breadcrumb", "breadcrumbs_kept", "request_breadcrumbs"]
 
@@ -65,15 +66,14 @@ def add_breadcrumb(level: str, logger: str, message: str, **fields: Any) -> bool
     .. versionadded:: 0.2
     """
     scope = _scope.get()
-    crumbs = None if scope is None else scope[1]
-    if crumbs is None:
+    if scope is None or scope[1] is None:
         return False
     payload: dict[str, Any] = {
         "ts": timestamp_ms(int(time.time() * 1000)),
         "level": level,
         "logger": logger,
         "message": message,
-        "request_id": scope[0] if scope is not None else None,
+        "request_id": scope[0],
     }
     trace = current_trace()
     if trace is not None:
@@ -84,9 +84,7 @@ def add_breadcrumb(level: str, logger: str, message: str, **fields: Any) -> bool
         "thread": threading.get_ident(),
         **fields,
     }
-    crumbs.append(dumps(payload).decode().rstrip("\n"))
-    if len(crumbs) > crumbs[0] + 1:
-        del crumbs[1]
+    keep_breadcrumb(scope[1], dumps(payload).decode().rstrip("\n"))
     return True
 
 

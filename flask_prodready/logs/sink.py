@@ -65,6 +65,14 @@ def _atomic_chunks(lines: list[bytes]) -> list[list[bytes]]:
     return _runs(lines, _PIPE_BUF)
 
 
+def keep_breadcrumb(crumbs: list[Any], line: str) -> None:
+    """Append ``line`` to a request's breadcrumbs (``[limit, line, ...]``), dropping the
+    oldest beyond the limit."""
+    crumbs.append(line)
+    if len(crumbs) > crumbs[0] + 1:
+        del crumbs[1]
+
+
 _PIPE_BUF = select.PIPE_BUF
 _getpid = os.getpid
 
@@ -227,9 +235,7 @@ class Sink:
         if crumbs is not None or shipped:
             text = json_line.decode().rstrip("\n")
             if crumbs is not None:
-                crumbs.append(text)
-                if len(crumbs) > crumbs[0] + 1:
-                    del crumbs[1]
+                keep_breadcrumb(crumbs, text)
             if shipped:
                 shipper.offer(record, text)
         self.write_bytes(data, urgent=record["level"].no >= _URGENT_LEVEL)
@@ -291,7 +297,7 @@ class Sink:
                     # often read at once: its lines are not held back.
                     if self._held:
                         self._write_held()
-                    data = line if isinstance(line, bytes) else self._render(line)
+                    data = self._bytes_of(line)
                     if data is not None:
                         self._write(data, stream)
                     return
@@ -310,10 +316,13 @@ class Sink:
         except Exception:  # counted: a full disk or closed pipe must never fail the caller
             self.failed(self.label)
 
-    def _render(self, entry: tuple[Any, ...]) -> bytes | None:
-        """The bytes of a line given to :meth:`write_later`; ``None``, counted, if it fails."""
+    def _bytes_of(self, line: bytes | tuple[Any, ...]) -> bytes | None:
+        """The bytes of a line given to :meth:`write_later`, rendered if it is an entry;
+        ``None``, counted, if rendering fails."""
+        if isinstance(line, bytes):
+            return line
         try:
-            data: bytes = entry[0](entry)
+            data: bytes = line[0](line)
         except Exception:  # counted: one line that cannot be rendered must not lose others
             self.failed(self.label)
             return None
@@ -336,14 +345,7 @@ class Sink:
         waiting, self._held, self._held_bytes, self._scheduled = self._held, [], 0, False
         if not waiting:
             return
-        held: list[bytes] = []
-        for line in waiting:
-            if isinstance(line, bytes):
-                held.append(line)
-            else:
-                data = self._render(line)
-                if data is not None:
-                    held.append(data)
+        held = [data for data in map(self._bytes_of, waiting) if data is not None]
         if not held:
             return
         stream = self._held_stream
