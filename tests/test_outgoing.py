@@ -87,6 +87,22 @@ def metric_lines(app: Flask, name: str) -> list[str]:
     return [line for line in body.splitlines() if line.startswith(name)]
 
 
+def the_error(app: Flask) -> tuple[Any, Any]:
+    """The app's one recorded error group and its one occurrence."""
+    store = get_state(app).error_store
+    assert store is not None
+    (group,) = store.groups()
+    (occurrence,) = store.occurrences(group.fingerprint)
+    return group, occurrence
+
+
+def calls_of(app: Flask) -> list[OutgoingCall]:
+    """The calls the app's outgoing part kept, oldest first."""
+    outgoing = get_state(app).outgoing
+    assert outgoing is not None
+    return outgoing.latest()
+
+
 def calling_app(app_dir: AppDir, upstream: Upstream, **settings: Any) -> Flask:
     """An app whose ``/call/<client>/<status>`` calls the upstream with that client."""
     app = app_dir.app(**settings)
@@ -213,9 +229,7 @@ def test_the_calls_before_an_error_are_its_breadcrumbs(app_dir: AppDir, upstream
 
     response = app.test_client().get("/checkout")
     assert response.status_code == 500
-    store = get_state(app).error_store
-    assert store is not None
-    (occurrence,) = store.occurrences(store.groups()[0].fingerprint)
+    _, occurrence = the_error(app)
     calls = [
         json.loads(line)
         for line in occurrence.breadcrumbs
@@ -241,15 +255,11 @@ def test_credentials_and_secret_query_values_never_reach_a_breadcrumb_or_label(
         raise RuntimeError("boom")
 
     app.test_client().get("/leaky")
-    store = get_state(app).error_store
-    assert store is not None
-    (occurrence,) = store.occurrences(store.groups()[0].fingerprint)
+    _, occurrence = the_error(app)
     kept = "\n".join(occurrence.breadcrumbs)
     assert "GET 127.0.0.1/503?token=***&api_key=***&page=2 → 503" in kept
     metrics = app.test_client().get("/metrics").get_data(as_text=True)
-    outgoing = get_state(app).outgoing
-    assert outgoing is not None
-    recent = repr(list(outgoing.recent))
+    recent = repr(calls_of(app))
     for secret in ("hunter2", "abc123", "k3y", "bob"):
         assert secret not in kept
         assert secret not in metrics
@@ -271,9 +281,7 @@ def test_a_call_that_gets_no_answer_still_fails_as_before_and_is_counted(
         return "handled"
 
     assert app.test_client().get("/refused").status_code == 200
-    outgoing = get_state(app).outgoing
-    assert outgoing is not None
-    assert [(call.status, call.error, call.status_class) for call in outgoing.recent] == [
+    assert [(call.status, call.error, call.status_class) for call in calls_of(app)] == [
         (None, "ConnectionError", "error"),
         (None, "ConnectError", "error"),
     ]
@@ -293,9 +301,7 @@ def test_a_call_outside_any_request_works_without_an_id(
     assert requests.get(f"{upstream.url}/200", timeout=5).status_code == 200  # no app at all
     assert httpx.get(f"{upstream.url}/200").status_code == 200
     assert all("x-request-id" not in headers for headers in upstream.seen)
-    outgoing = get_state(app).outgoing
-    assert outgoing is not None
-    (call,) = outgoing.recent  # only the call made in the app's context is the app's
+    (call,) = calls_of(app)  # only the call made in the app's context is the app's
     assert call.request_id is None
 
 
@@ -491,9 +497,7 @@ def test_a_redirect_followed_by_requests_is_one_call_as_with_httpx(
         return "ok"
 
     app.test_client().get("/redirected")
-    outgoing = get_state(app).outgoing
-    assert outgoing is not None
-    assert [(call.target, call.status) for call in outgoing.latest()] == [
+    assert [(call.target, call.status) for call in calls_of(app)] == [
         ("127.0.0.1/redirect", 200),
         ("127.0.0.1/redirect", 200),
     ]
@@ -514,9 +518,7 @@ def test_a_job_outside_an_app_context_passes_its_id_on_and_counts_its_calls(
         requests.get(f"{upstream.url}/200", timeout=5)
     (headers,) = upstream.seen
     assert headers["x-correlation-id"] == run.id
-    outgoing = get_state(app).outgoing
-    assert outgoing is not None
-    assert [call.request_id for call in outgoing.latest()] == [run.id]
+    assert [call.request_id for call in calls_of(app)] == [run.id]
 
 
 def test_the_calls_of_one_request_share_one_trace_whatever_its_id(
@@ -547,10 +549,7 @@ def test_a_propagated_client_error_keeps_no_secret_of_its_url(app_dir: AppDir) -
         return "unreachable"
 
     assert app.test_client().get("/refused-secret").status_code == 500
-    store = get_state(app).error_store
-    assert store is not None
-    (group,) = store.groups()
-    (occurrence,) = store.occurrences(group.fingerprint)
+    group, occurrence = the_error(app)
     kept = json.dumps([group.message, occurrence.stack, occurrence.breadcrumbs], default=str)
     assert "token=***" in kept
     for secret in ("abc123", "s1gn"):
@@ -642,9 +641,7 @@ def test_a_call_made_by_another_client_inside_a_followed_call_is_followed_too(
         return "ok"
 
     app.test_client().get("/audited")
-    outgoing = get_state(app).outgoing
-    assert outgoing is not None
-    assert sorted(call.status for call in outgoing.latest()) == [200, 202]
+    assert sorted(call.status for call in calls_of(app)) == [200, 202]
     assert all("x-request-id" in headers for headers in upstream.seen)
 
 
@@ -656,9 +653,7 @@ def test_a_job_inside_a_job_belongs_to_the_outer_jobs_app(
     app = app_dir.app()
     with job("outer", app=app), job("inner") as inner:
         requests.get(f"{upstream.url}/200", timeout=5)
-    outgoing = get_state(app).outgoing
-    assert outgoing is not None
-    assert [call.request_id for call in outgoing.latest()] == [inner.id]
+    assert [call.request_id for call in calls_of(app)] == [inner.id]
 
 
 def test_a_call_given_up_on_is_counted_as_cancelled_not_failed(
@@ -677,9 +672,7 @@ def test_a_call_given_up_on_is_counted_as_cancelled_not_failed(
         return "ok"
 
     app.test_client().get("/impatient")
-    outgoing = get_state(app).outgoing
-    assert outgoing is not None
-    (call,) = outgoing.latest()
+    (call,) = calls_of(app)
     assert (call.status_class, call.failed, call.error) == ("cancelled", False, "CancelledError")
 
 
