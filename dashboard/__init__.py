@@ -108,12 +108,11 @@ def init_dashboard(app: Flask, state: ProdReadyState) -> None:
             info.environment,
         )
         return
-    version = values.get("PRODREADY_METRICS_APP_VERSION") or info.version
     dashboard = Dashboard(
         access=access,
         prefix=prefix,
         poll_ms=int(values["PRODREADY_DASHBOARD_POLL_SECONDS"] * 1000),
-        sync=WorkerSync(str(version)),
+        sync=WorkerSync(info.release),
     )
     state.add_ons[COMPONENT] = dashboard
     runner = info.health_runner

@@ -112,12 +112,14 @@ def config_command(as_json: bool) -> None:
     """Print the effective settings, redacted, with where each value came from."""
     app = _load_app()
     with app.app_context():
-        loaded = get_state(app).settings
+        state = get_state(app)
+        loaded = state.settings
         rows = settings_rows(app)
     if as_json:
         document = {
             "environment": loaded.environment,
             "envvar_prefix": loaded.envvar_prefix,
+            "release": {"version": state.release.version, "source": state.release.source},
             "settings_files": [
                 {"path": str(path), "exists": path.is_file()} for path in loaded.settings_files
             ],
@@ -129,6 +131,7 @@ def config_command(as_json: bool) -> None:
         return
     click.echo(f"environment: {loaded.environment}  (chosen by {ENV_SWITCHER} or debug mode)")
     click.echo(f"environment variables: {loaded.envvar_prefix}_<KEY>")
+    click.echo(f"release: {state.release.version}  ({state.release.source})")
     for path in loaded.settings_files:
         click.echo(f"settings file: {path}{'' if path.is_file() else '  (not found)'}")
     width = max((len(key) for key, _, _ in rows), default=0)

@@ -17,6 +17,7 @@ from flask import Flask
 
 from .exceptions import ConfigError, SetupError
 from .health.registry import HealthRegistry
+from .release import find_release
 from .settings import (
     DEFAULT_ENVVAR_PREFIX,
     load_settings,
@@ -199,7 +200,12 @@ class ProdReady:
         enabled = tuple(
             part for part in PARTS if loaded.values.get(part.setting) and part.installed()
         )
-        state = ProdReadyState(self, loaded, tuple(part.name for part in enabled))
+        state = ProdReadyState(
+            self,
+            loaded,
+            tuple(part.name for part in enabled),
+            release=find_release(app.import_name, loaded.values),
+        )
         app.extensions[EXTENSION_KEY] = state
         try:
             for part in enabled:

@@ -146,6 +146,22 @@ class AppIntrospection:
         return flask_prodready.__version__
 
     @property
+    def release(self) -> str:
+        """The app's running release, e.g. ``2.4.1`` or a git SHA (``unknown`` if none).
+
+        .. versionadded:: 0.2
+        """
+        return self._state.release.version
+
+    @property
+    def release_source(self) -> str:
+        """Where :attr:`release` was read, e.g. ``environment variable GITHUB_SHA``.
+
+        .. versionadded:: 0.2
+        """
+        return self._state.release.source
+
+    @property
     def environment(self) -> str:
         """The settings environment, e.g. ``production``.
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, current_app
 
 from .exceptions import NotInitialisedError
+from .release import UNKNOWN_RELEASE, Release
 from .settings import LoadedSettings
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ class ProdReadyState:
     :param settings: how the settings were loaded, their sources and the typed
         ``PRODREADY_*`` values.
     :param parts: the names of the parts that were registered, in order.
+    :param release: the app's running release (:mod:`flask_prodready.release`).
 
     Every other field holds one part's object, or ``None`` while that part is off. Parts
     read each other only through these fields, never through the part's module globals.
@@ -59,6 +61,7 @@ class ProdReadyState:
     extension: ProdReady
     settings: LoadedSettings
     parts: tuple[str, ...]
+    release: Release = field(default=Release(UNKNOWN_RELEASE, "none"))
     #: The per-request WSGI pipeline around ``app.wsgi_app``, made by the first part that
     #: needs it.
     pipeline: RequestPipeline | None = None
@@ -111,7 +114,7 @@ class ProdReadyState:
 
 #: ``components`` keys of 0.1 whose field has another name.
 _RENAMED = {"request_id": "request_ids", "errors": "error_handlers"}
-_SKIPPED = frozenset({"extension", "settings", "parts", "add_ons", "pipeline"})
+_SKIPPED = frozenset({"extension", "settings", "parts", "release", "add_ons", "pipeline"})
 
 
 class _Components(Mapping[str, object]):

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
+from flask_prodready.release import RELEASE_VARIABLES
 from flask_prodready.testing import reset_logging
 
 from .support.apps import AppDir, HealthApps, example_app, make_app_dir
@@ -39,13 +40,14 @@ def _reset_logging() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _clean_environment() -> Iterator[None]:
-    """Each test starts without settings variables and leaves os.environ as it found it.
+    """Each test starts without settings variables or release variables (a CI job sets
+    GITHUB_SHA), and leaves os.environ as it found it.
 
     dynaconf and ``.env`` files write into ``os.environ``, so a snapshot is restored.
     """
     saved = dict(os.environ)
     for name in list(os.environ):
-        if name.startswith(_OWNED_PREFIXES):
+        if name.startswith(_OWNED_PREFIXES) or name in RELEASE_VARIABLES:
             del os.environ[name]
     # The suite makes hundreds of apps; none needs a background alert thread unless it asks.
     os.environ["FLASK_PRODREADY_ALERTS_EVALUATE"] = "false"

@@ -58,6 +58,8 @@ MEMBERS = {
     "profile_file",
     "profiles",
     "profiling_on",
+    "release",
+    "release_source",
     "repeated_queries",
     "setting",
     "settings",

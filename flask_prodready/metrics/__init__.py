@@ -44,9 +44,7 @@ This module sets the part up: :func:`init_metrics`.
 
 from __future__ import annotations
 
-import functools
 import os
-from importlib import metadata
 from typing import TYPE_CHECKING
 
 from flask import Flask, got_request_exception
@@ -139,7 +137,7 @@ def init_metrics(app: Flask, state: ProdReadyState) -> None:
     setting = state.setting
     metrics = Metrics(
         app_name=app.name,
-        app_version=setting("PRODREADY_METRICS_APP_VERSION") or _distribution_version(app),
+        app_version=state.release.version,
         path=setting("PRODREADY_METRICS_PATH"),
         excluded_paths=setting("PRODREADY_METRICS_EXCLUDED_PATHS"),
         buckets=setting("PRODREADY_METRICS_BUCKETS"),
@@ -181,18 +179,3 @@ def _multiprocess_dir() -> str | None:
             "variable before starting gunicorn."
         )
     return directory
-
-
-def _distribution_version(app: Flask) -> str:
-    return _version_of(app.import_name.partition(".")[0])
-
-
-@functools.lru_cache(maxsize=64)
-def _version_of(top: str) -> str:
-    """The installed version of the distribution named ``top`` (read once per process)."""
-    if not top or top == "__main__":
-        return "unknown"
-    try:
-        return metadata.version(top)
-    except (metadata.PackageNotFoundError, ValueError):
-        return "unknown"

@@ -88,8 +88,8 @@ SETTINGS: tuple[Setting, ...] = (
         "PRODREADY_METRICS_APP_VERSION",
         None,
         OPTIONAL_STR,
-        "The `version` label of `prodready_app_info`. When empty, the version of the installed "
-        "distribution named like the app's top-level package, else `unknown`.",
+        "The older name of `PRODREADY_RELEASE`, read when that is empty. See "
+        "[Releases](deploying.md#releases).",
     ),
     Setting(
         "PRODREADY_METRICS_SAMPLE_INTERVAL",

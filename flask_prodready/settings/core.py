@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .casts import BOOL, ENVIRONMENT_NAMES, INT, at_least
+from .casts import BOOL, ENVIRONMENT_NAMES, INT, OPTIONAL_STR, at_least
 from .schema import Setting
 
 __all__ = ["SETTINGS"]
@@ -47,5 +47,17 @@ SETTINGS: tuple[Setting, ...] = (
         "scheme from them, for the app, the access line's `remote_addr`, metrics and the access "
         "rules of `/metrics` and health details. Leave 0 when clients reach the app directly: "
         "the headers could be forged. See [Deploying](deploying.md#behind-a-proxy).",
+    ),
+    Setting(
+        "PRODREADY_RELEASE",
+        None,
+        OPTIONAL_STR,
+        "The running release of the app, e.g. `2.4.1` or the image's git SHA: the `version` "
+        "label of `prodready_app_info`, the dashboard's Instances table and `flask prodready "
+        "config`. When empty: `PRODREADY_METRICS_APP_VERSION`, then the first of the "
+        "environment variables `SENTRY_RELEASE`, `SOURCE_VERSION`, `GITHUB_SHA`, `K_REVISION` "
+        "and others that build platforms set, then the installed version of the distribution "
+        "named like the app's top-level package, else `unknown`. See "
+        "[Releases](deploying.md#releases).",
     ),
 )

@@ -1,0 +1,119 @@
+"""The app's release: read from a setting, a platform's variable or the package, shown alike.
+
+Modules: flask_prodready.release
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from importlib import metadata
+
+import pytest
+from flask import Flask
+from prometheus_client.parser import text_string_to_metric_families
+
+from flask_prodready import get_state
+from flask_prodready.metrics import APP_INFO
+from flask_prodready.release import RELEASE_VARIABLES, UNKNOWN_RELEASE, Release, find_release
+
+from .support.apps import AppDir
+
+
+def app_info_version(app: Flask) -> str:
+    body = app.test_client().get("/metrics").get_data(as_text=True)
+    for family in text_string_to_metric_families(body):
+        if family.name == APP_INFO:
+            (sample,) = family.samples
+            return sample.labels["version"]
+    raise AssertionError(f"no {APP_INFO} in /metrics")
+
+
+def test_the_setting_comes_first_then_the_older_setting() -> None:
+    environ = {"GITHUB_SHA": "abc123"}
+    both = {"PRODREADY_RELEASE": "2.4.1", "PRODREADY_METRICS_APP_VERSION": "1.0"}
+    assert find_release("shop", both, environ) == Release("2.4.1", "setting PRODREADY_RELEASE")
+    older = {"PRODREADY_RELEASE": None, "PRODREADY_METRICS_APP_VERSION": "1.0"}
+    assert find_release("shop", older, environ) == Release(
+        "1.0", "setting PRODREADY_METRICS_APP_VERSION"
+    )
+
+
+def test_platform_variables_are_read_in_their_documented_order() -> None:
+    environ = {"K_REVISION": "shop-00042", "SOURCE_VERSION": "f00d", "GITHUB_SHA": "beef"}
+    found = find_release("shop", {}, environ)
+    assert found == Release("f00d", "environment variable SOURCE_VERSION")
+    assert RELEASE_VARIABLES.index("SOURCE_VERSION") < RELEASE_VARIABLES.index("GITHUB_SHA")
+
+
+def test_the_package_metadata_then_unknown() -> None:
+    assert find_release("pytest.plugin", {}, {}) == Release(
+        metadata.version("pytest"), "package metadata of pytest"
+    )
+    assert find_release("no_such_distribution_here", {}, {}) == Release(UNKNOWN_RELEASE, "none")
+    assert find_release("__main__", {}, {}).version == UNKNOWN_RELEASE
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("  v2\n", "v2"),
+        ("v2\nnot=a label\x1b[31m", "v2 not=a label[31m"),
+        ("x" * 500, "x" * 100),
+    ],
+)
+def test_a_release_is_one_printable_line_of_at_most_100_characters(
+    value: str, expected: str
+) -> None:
+    assert find_release("shop", {}, {"GITHUB_SHA": value}).version == expected
+
+
+def test_a_blank_value_falls_through_to_the_next_source() -> None:
+    found = find_release(
+        "shop", {"PRODREADY_RELEASE": "  "}, {"SENTRY_RELEASE": " \t", "GITHUB_SHA": "beef"}
+    )
+    assert found == Release("beef", "environment variable GITHUB_SHA")
+
+
+def test_metrics_dashboard_and_config_show_the_same_release(
+    app_dir: AppDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GITHUB_SHA", "0a1b2c3d")
+    monkeypatch.setenv("PRODREADY_ENV", "development")
+    app = app_dir.app(error_store="memory")
+    assert get_state(app).release == Release("0a1b2c3d", "environment variable GITHUB_SHA")
+    assert app_info_version(app) == "0a1b2c3d"
+    client = app.test_client()
+    client.get("/metrics")
+    overview = client.get("/_prod/").get_data(as_text=True)
+    assert f"<td>{os.getpid()}</td><td>0a1b2c3d</td>" in overview.replace(' class="num"', "")
+    result = app.test_cli_runner().invoke(args=["prodready", "config", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["release"] == {
+        "version": "0a1b2c3d",
+        "source": "environment variable GITHUB_SHA",
+    }
+    text = app.test_cli_runner().invoke(args=["prodready", "config"]).output
+    assert "release: 0a1b2c3d  (environment variable GITHUB_SHA)" in text
+
+
+def test_the_prefixed_setting_wins_over_a_platform_variable(
+    app_dir: AppDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GITHUB_SHA", "0a1b2c3d")
+    monkeypatch.setenv("FLASK_PRODREADY_RELEASE", "2026.12.1")
+    app = app_dir.app(error_store="memory", dashboard_enabled=False)
+    assert app_info_version(app) == "2026.12.1"
+    assert get_state(app).release.source == "setting PRODREADY_RELEASE"
+
+
+def test_without_any_source_the_release_is_unknown_everywhere(app_dir: AppDir) -> None:
+    app = app_dir.app(error_store="memory", dashboard_enabled=False)
+    assert get_state(app).release == Release(UNKNOWN_RELEASE, "none")
+    assert app_info_version(app) == UNKNOWN_RELEASE
+
+
+def test_a_release_from_a_settings_file(app_dir: AppDir) -> None:
+    app_dir.write("settings.toml", "[default]\nPRODREADY_RELEASE = '3.0.0rc1'\n")
+    app = app_dir.app(error_store="memory", dashboard_enabled=False)
+    assert app_info_version(app) == "3.0.0rc1"
