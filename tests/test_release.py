@@ -117,3 +117,13 @@ def test_a_release_from_a_settings_file(app_dir: AppDir) -> None:
     app_dir.write("settings.toml", "[default]\nPRODREADY_RELEASE = '3.0.0rc1'\n")
     app = app_dir.app(error_store="memory", dashboard_enabled=False)
     assert app_info_version(app) == "3.0.0rc1"
+
+
+def test_an_empty_release_variable_as_an_image_without_the_build_arg_sets_it(
+    app_dir: AppDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The generated Dockerfile sets FLASK_PRODREADY_RELEASE="" when built without RELEASE.
+    monkeypatch.setenv("FLASK_PRODREADY_RELEASE", "")
+    monkeypatch.setenv("K_REVISION", "shop-00042")
+    app = app_dir.app(error_store="memory", dashboard_enabled=False)
+    assert get_state(app).release == Release("shop-00042", "environment variable K_REVISION")

@@ -166,6 +166,10 @@ def test_dockerfile_runs_as_non_root_and_checks_liveness(example: Flask) -> None
     assert "HEALTHCHECK" in text
     assert "http://127.0.0.1:8000/livez" in text
     assert "PROMETHEUS_MULTIPROC_DIR=" in text
+    # docker build --build-arg RELEASE=<sha> names the release; an empty one is no release.
+    runtime = text.split("AS runtime", 1)[1]
+    assert 'ARG RELEASE=""' in runtime
+    assert "FLASK_PRODREADY_RELEASE=${RELEASE}" in runtime
     instructions = [line for line in text.lower().splitlines() if not line.startswith("#")]
     assert not [line for line in instructions if "secret" in line or "password" in line]
     ignored = example_files(example)["Dockerfile.dockerignore"].text.splitlines()
