@@ -16,6 +16,7 @@ from flask import request
 from loguru import logger
 
 from .redaction import redact_headers, redact_url_passwords
+from .release import UNKNOWN_RELEASE
 from .request_id import request_id
 from .store import ErrorGroup, ErrorOccurrence, ErrorStore
 
@@ -161,7 +162,13 @@ class ErrorRecorder:
             "breadcrumbs": list(self.breadcrumbs() if self.breadcrumbs else ()),
             "host": _HOST,
             "pid": os.getpid(),
+            "release": self._release(),
         }
+
+    def _release(self) -> str:
+        # "unknown" is no release: it would make every later known release a regression.
+        release = self._state.release if self._state is not None else None
+        return "" if release is None or release.version == UNKNOWN_RELEASE else release.version
 
     def record(self, error: BaseException, status: int) -> ErrorGroup | None:
         """Record ``error``; ``None`` when it was dropped (store down or backing off)."""

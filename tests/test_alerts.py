@@ -211,7 +211,12 @@ def test_bad_rules_in_settings_stop_start_up_naming_rule_and_key(
 def test_a_default_rule_can_be_switched_off(app_dir: AppDir) -> None:
     app_dir.write("settings.toml", "[default.PRODREADY_ALERTS_RULES]\nnew_error_group = false\n")
     names = {rule.name for rule in get_state(app_dir.app()).components["alerts"].rules}
-    assert names == {"error_rate_jump", "latency_doubled", "health_check_failing"}
+    assert names == {
+        "error_rate_jump",
+        "latency_doubled",
+        "health_check_failing",
+        "error_regressed",
+    }
 
 
 class Receiver:
@@ -319,6 +324,31 @@ def test_new_error_groups_fire_through_the_store() -> None:
     assert engine.evaluate()[0].state == "resolved"  # type: ignore[index]
 
 
+def test_a_resolved_error_back_in_a_new_release_fires_error_regressed() -> None:
+    from .test_store import occurrence
+
+    store = MemoryErrorStore()
+    now = [time.time()]
+    rule = parse_rule("error_regressed", DEFAULT_RULES["error_regressed"])
+    engine = AlertEngine(
+        [rule], SampleSignals(SampleRingBuffer(2)), store=store, clock=lambda: now[0]
+    )
+    store.record(occurrence("fixed", now[0], release="1.0"))
+    assert engine.evaluate()[0].state == "inactive", "new, not regressed"  # type: ignore[index]
+    store.set_resolved("fixed", True)
+    now[0] += 60
+    store.record(occurrence("fixed", now[0], release="1.0"))
+    assert engine.evaluate()[0].state == "inactive", "same release"  # type: ignore[index]
+    store.set_resolved("fixed", True)
+    now[0] += 60
+    store.record(occurrence("fixed", now[0], release="1.1"))
+    (state,) = engine.evaluate() or []
+    assert state.state == "firing"
+    assert state.value == 1.0
+    now[0] += 400
+    assert engine.evaluate()[0].state == "resolved"  # type: ignore[index]
+
+
 def test_health_failing_fires_from_a_critical_check(app_dir: AppDir) -> None:
     from flask_prodready import ProdReady
 
@@ -349,7 +379,7 @@ def test_exported_rules_pass_promtool(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS: 4 rules found" in result.stdout
-    assert "new_error_group" in path.read_text().splitlines()[0]
+    assert "new_error_group, error_regressed" in path.read_text().splitlines()[0]
 
 
 def test_exported_error_jump_fires_in_promtool_on_the_same_series(tmp_path: Path) -> None:

@@ -177,6 +177,31 @@ def test_resolve_and_reopen_need_the_csrf_token(
     assert not store.group(fingerprint).resolved
 
 
+def test_an_error_fixed_then_back_after_a_deploy_shows_as_regressed_with_its_releases(
+    app_dir: AppDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = make_app(app_dir, monkeypatch, release="1.0")
+    client = before.test_client()
+    client.get("/boom")
+    store = get_state(before).error_store
+    assert store is not None
+    (group,) = store.groups()
+    assert store.occurrences(group.fingerprint)[0].release == "1.0"
+    assert "in 1.0" in client.get("/_prod/errors").get_data(as_text=True)
+    token = csrf(client, f"/_prod/errors/{group.fingerprint}")
+    url = f"/_prod/errors/{group.fingerprint}/resolve"
+    assert client.post(url, data={"resolved": "1", "csrf_token": token}).status_code == 303
+    # The next release, on the same store, fails the same way.
+    after = make_app(app_dir, monkeypatch, release="1.1").test_client()
+    after.get("/boom")
+    listing = after.get("/_prod/errors").get_data(as_text=True)
+    assert ">regressed</span>" in listing
+    detail = after.get(f"/_prod/errors/{group.fingerprint}").get_data(as_text=True)
+    assert "first" in detail
+    assert "in release 1.0" in detail
+    assert "Resolved, then seen again in release 1.1." in detail
+
+
 def test_errors_are_filtered_and_paged(app_dir: AppDir, monkeypatch: pytest.MonkeyPatch) -> None:
     app = make_app(app_dir, monkeypatch)
     client = app.test_client()

@@ -121,6 +121,57 @@ def test_resolved_groups_reopen_when_they_happen_again(
     assert store.groups(resolved=False)[0].count == 2
 
 
+def test_a_group_knows_the_release_it_was_first_and_last_seen_in(
+    make_store: Callable[..., ErrorStore],
+) -> None:
+    store = make_store()
+    first = store.record(occurrence(release="1.0"))
+    assert (first.first_release, first.last_release, first.regressed) == ("1.0", "1.0", False)
+    store.record(occurrence(at=NOW + 1, release="1.1"))
+    # An occurrence that knew no release keeps the last known one.
+    group = store.record(occurrence(at=NOW + 2))
+    assert (group.first_release, group.last_release) == ("1.0", "1.1")
+    assert store.group("fp-a") == group
+    assert store.occurrences("fp-a")[1].release == "1.1"
+
+
+def test_a_resolved_group_seen_in_another_release_is_regressed_until_resolved_again(
+    make_store: Callable[..., ErrorStore],
+) -> None:
+    store = make_store()
+    store.record(occurrence(release="1.0"))
+    store.set_resolved("fp-a", True)
+    again = store.record(occurrence(at=NOW + 1, release="1.0"))
+    assert not again.resolved
+    assert not again.regressed, "the same release: reopened, not regressed"
+    store.set_resolved("fp-a", True)
+    regressed = store.record(occurrence(at=NOW + 2, release="1.1"))
+    assert regressed.regressed
+    assert not regressed.resolved
+    assert regressed.last_release == "1.1"
+    # Still regressed while open, whichever release it happens in next.
+    assert store.record(occurrence(at=NOW + 3, release="1.1")).regressed
+    assert [g.fingerprint for g in store.groups(resolved=False)] == ["fp-a"]
+    store.set_resolved("fp-a", True)
+    resolved = store.group("fp-a")
+    assert resolved is not None
+    assert not resolved.regressed
+    # An open group seen in a new release is not a regression: it was never fixed.
+    store.set_resolved("fp-a", False)
+    assert not store.record(occurrence(at=NOW + 4, release="1.2")).regressed
+
+
+def test_an_occurrence_without_a_release_never_regresses_a_group(
+    make_store: Callable[..., ErrorStore],
+) -> None:
+    store = make_store()
+    store.record(occurrence())
+    store.set_resolved("fp-a", True)
+    assert not store.record(occurrence(at=NOW + 1, release="2.0")).regressed
+    store.set_resolved("fp-a", True)
+    assert not store.record(occurrence(at=NOW + 2)).regressed
+
+
 def test_group_cap_drops_the_least_recently_seen(make_store: Callable[..., ErrorStore]) -> None:
     store = make_store()
     for n in range(8):
@@ -333,3 +384,48 @@ def test_closing_from_another_thread_waits_for_a_connection_being_set_up(
     closed.set()
     shipper.join(10)
     assert outcome == [[], []], "the connection was closed under its set-up, or not reopened"
+
+
+def test_a_sqlite_file_of_an_older_version_gains_the_release_columns_and_keeps_its_groups(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+
+    path = tmp_path / "errors.sqlite3"
+    with sqlite3.connect(path) as db:  # error_groups as flask-prodready 0.1 created it
+        db.execute(
+            "CREATE TABLE error_groups (fingerprint TEXT PRIMARY KEY, exception_type TEXT NOT "
+            "NULL, message TEXT NOT NULL, route TEXT NOT NULL, method TEXT NOT NULL, status "
+            "INTEGER NOT NULL, count INTEGER NOT NULL, first_seen REAL NOT NULL, last_seen REAL "
+            "NOT NULL, last_request_id TEXT, resolved INTEGER NOT NULL DEFAULT 0)"
+        )
+        db.execute(
+            "INSERT INTO error_groups VALUES ('fp-a', 'builtins.RuntimeError', 'boom', '/a', "
+            "'GET', 500, 7, ?, ?, 'rid-old', 1)",
+            (NOW - 60, NOW - 60),
+        )
+    db.close()
+    store = SQLiteErrorStore(path, LIMITS)
+    try:
+        old = store.group("fp-a")
+        assert old is not None
+        assert (old.count, old.resolved, old.first_release, old.regressed) == (7, True, "", False)
+        group = store.record(occurrence(release="2.0"))
+        assert (group.count, group.first_release, group.last_release) == (8, "", "2.0")
+        assert not group.regressed, "no release was known before: no regression"
+        # A second store on the same file (another worker) finds the columns in place.
+        SQLiteErrorStore(path, LIMITS).close()
+        # A worker of the older version, mid-deploy, still writes the file, naming its columns.
+        with sqlite3.connect(path) as db:
+            db.execute(
+                "INSERT INTO error_groups (fingerprint, exception_type, message, route, method, "
+                "status, count, first_seen, last_seen, last_request_id, resolved) VALUES "
+                "('fp-b', 'builtins.KeyError', 'k', '/b', 'GET', 500, 1, ?, ?, NULL, 0)",
+                (NOW, NOW),
+            )
+        db.close()
+        newer = store.group("fp-b")
+        assert newer is not None
+        assert (newer.first_release, newer.regressed) == ("", False)
+    finally:
+        store.close()

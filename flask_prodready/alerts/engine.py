@@ -177,6 +177,8 @@ class AlertEngine:
             return bool(failing), float(len(failing))
         if rule.kind == "new_error_group":
             return self._new_error_group(rule, now)
+        if rule.kind == "error_regressed":
+            return self._error_regressed(rule, now)
         current = self.signals.stats(now - rule.window, now, rule.route)
         if current is None or current.requests < rule.min_volume:
             return False, None
@@ -199,6 +201,14 @@ class AlertEngine:
         groups = self._safe(lambda: self.store.groups(limit=20)) or []
         fresh = [g for g in groups if g.first_seen >= since]
         return bool(fresh), float(len(fresh))
+
+    def _error_regressed(self, rule: AlertRule, now: float) -> tuple[bool, float | None]:
+        if self.store is None:
+            return False, None
+        since = now - max(rule.keep_firing, self.interval)
+        groups = self._safe(lambda: self.store.groups(resolved=False, limit=20)) or []
+        back = [g for g in groups if g.regressed and g.last_seen >= since]
+        return bool(back), float(len(back))
 
     # -- shared state ----------------------------------------------------------------------
 

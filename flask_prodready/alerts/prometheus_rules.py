@@ -2,7 +2,8 @@
 
 The expressions are PromQL over the metrics this package exports
 (``flask_http_request_duration_seconds``, ``prodready_health_check_status``), so that
-Prometheus can watch the same conditions; ``new_error_group`` has no PromQL twin and is left out.
+Prometheus can watch the same conditions; ``new_error_group`` and ``error_regressed`` have no
+PromQL twin and are left out.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ __all__ = ["export_prometheus_rules"]
 def export_prometheus_rules(rules: Sequence[AlertRule], group: str = "flask-prodready") -> str:
     """The rules as a Prometheus rules file (YAML), over the metrics this package exports.
 
-    ``new_error_group`` has no PromQL twin and is left out (a comment says so).
+    ``new_error_group`` and ``error_regressed`` have no PromQL twin and are left out (a
+    comment says so).
 
     .. versionadded:: 0.1
     """

@@ -18,6 +18,8 @@ Expressions:
   ``N`` times the value over the ``DURATION`` before it (a previous value below ``floor`` counts
   as ``floor``), e.g. ``error_rate increased 5x over 5m``;
 - ``new_error_group``: an error group was first seen since the last evaluation;
+- ``error_regressed``: a resolved error group happened again in another release (see
+  :attr:`~flask_prodready.store.ErrorGroup.regressed`);
 - ``health_failing``: a critical health check fails.
 
 Signals: ``request_rate`` (requests per second), ``error_rate`` (share of requests answered
@@ -38,6 +40,8 @@ __all__ = ["DEFAULT_RULES", "AlertRule", "parse_duration", "parse_rule"]
 
 #: The signals a threshold or increase expression may name.
 SIGNALS = ("request_rate", "error_rate", "p95")
+#: The expressions that are a signal on their own, with no operator.
+_EVENTS = ("new_error_group", "error_regressed", "health_failing")
 _THRESHOLD = re.compile(r"^\s*(request_rate|error_rate|p95)\s*(>=|<=|>|<)\s*([0-9.eE+-]+)\s*$")
 _INCREASE = re.compile(
     r"^\s*(request_rate|error_rate|p95)\s+increased\s+([0-9.]+)\s*x\s+over\s+(\S+)\s*$"
@@ -76,6 +80,13 @@ DEFAULT_RULES: dict[str, dict[str, Any]] = {
         "summary": "An error never seen before happened",
         "keep_firing": "5m",
     },
+    "error_regressed": {
+        "expr": "error_regressed",
+        "for": "0s",
+        "severity": "warning",
+        "summary": "An error marked resolved happened again in a new release",
+        "keep_firing": "5m",
+    },
 }
 
 
@@ -103,7 +114,7 @@ class AlertRule:
 
     name: str
     expr: str
-    kind: str  # "threshold", "increase", "new_error_group", "health_failing"
+    kind: str  # "threshold", "increase", "new_error_group", "error_regressed", "health_failing"
     signal: str | None = None
     op: str | None = None
     threshold: float = 0.0
@@ -154,7 +165,7 @@ def parse_rule(name: str, spec: Mapping[str, Any]) -> AlertRule:
         "summary": str(spec.get("summary", "")),
         "window": parse_duration(spec.get("window", "5m")),
     }
-    if expr in ("new_error_group", "health_failing"):
+    if expr in _EVENTS:
         return AlertRule(kind=expr, **base)
     threshold = _THRESHOLD.match(expr)
     if threshold:
@@ -166,14 +177,14 @@ def parse_rule(name: str, spec: Mapping[str, Any]) -> AlertRule:
         base["window"] = parse_duration(window)
         return AlertRule(kind="increase", signal=signal, factor=float(factor), **base)
     first = expr.split()[0] if expr.split() else ""
-    if first and first not in (*SIGNALS, "new_error_group", "health_failing"):
+    if first and first not in (*SIGNALS, *_EVENTS):
         raise ValueError(
-            f"unknown signal {first!r} in {expr!r}; signals: {', '.join(SIGNALS)}, "
-            "new_error_group, health_failing"
+            f"unknown signal {first!r} in {expr!r}; signals: {', '.join((*SIGNALS, *_EVENTS))}"
         )
     raise ValueError(
         f"cannot read the expression {expr!r}; write 'error_rate > 0.05', "
-        "'error_rate increased 5x over 5m', 'new_error_group' or 'health_failing'"
+        "'error_rate increased 5x over 5m', 'new_error_group', 'error_regressed' or "
+        "'health_failing'"
     )
 
 

@@ -50,7 +50,7 @@ class ErrorOccurrence:
 
     .. versionadded:: 0.1
     .. versionchanged:: 0.2
-       :attr:`context`.
+       :attr:`context` and :attr:`release`.
     """
 
     fingerprint: str
@@ -71,6 +71,9 @@ class ErrorOccurrence:
     #: What else is known of where it happened, JSON-ready and redacted: for a job its
     #: ``job_id``, ``parent_request_id`` and ``arguments``.
     context: dict[str, Any] = field(default_factory=dict)
+    #: The app's release when it happened (:mod:`flask_prodready.release`); empty when
+    #: none was known.
+    release: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of the occurrence."""
@@ -87,7 +90,12 @@ class ErrorOccurrence:
 class ErrorGroup:
     """Occurrences with one fingerprint: how often, since when, where, and whether resolved.
 
+    A resolved group happens again: it is open again, and *regressed* when the release it
+    happened in differs from the one it was last seen in before (:func:`regresses`).
+
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2
+       :attr:`first_release`, :attr:`last_release` and :attr:`regressed`.
     """
 
     fingerprint: str
@@ -101,6 +109,24 @@ class ErrorGroup:
     last_seen: float
     last_request_id: str | None
     resolved: bool = False
+    #: The release of the first occurrence; empty when none was known (or the group was
+    #: recorded before releases were).
+    first_release: str = ""
+    #: The release of the latest occurrence that knew one.
+    last_release: str = ""
+    #: Resolved, then seen again in another release; cleared when resolved again.
+    regressed: bool = False
+
+
+def regresses(group: ErrorGroup, release: str) -> bool:
+    """Whether an occurrence in ``release`` makes ``group`` regressed: it was resolved, and
+    both releases are known and differ. Every store applies this one rule."""
+    return (
+        group.resolved
+        and bool(release)
+        and bool(group.last_release)
+        and (release != group.last_release)
+    )
 
 
 @dataclass(frozen=True)

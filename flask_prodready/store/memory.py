@@ -8,7 +8,7 @@ from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import replace
 
-from ._types import ErrorGroup, ErrorOccurrence, LogLine, StoreError, StoreLimits
+from ._types import ErrorGroup, ErrorOccurrence, LogLine, StoreError, StoreLimits, regresses
 
 __all__ = [
     "MINUTE_RETENTION_SECONDS",
@@ -55,6 +55,8 @@ class MemoryErrorStore:
                     first_seen=occurrence.timestamp,
                     last_seen=occurrence.timestamp,
                     last_request_id=occurrence.request_id,
+                    first_release=occurrence.release,
+                    last_release=occurrence.release,
                 )
                 self._occurrences[key] = deque(maxlen=self.limits.max_occurrences)
             else:
@@ -68,6 +70,8 @@ class MemoryErrorStore:
                     last_seen=max(old.last_seen, occurrence.timestamp),
                     last_request_id=occurrence.request_id,
                     resolved=False,
+                    last_release=occurrence.release or old.last_release,
+                    regressed=regresses(old, occurrence.release) if old.resolved else old.regressed,
                 )
             self._groups[key] = group
             self._occurrences[key].appendleft(occurrence)
@@ -114,7 +118,8 @@ class MemoryErrorStore:
             group = self._groups.get(fingerprint)
             if group is None:
                 return False
-            self._groups[fingerprint] = replace(group, resolved=resolved)
+            regressed = False if resolved else group.regressed
+            self._groups[fingerprint] = replace(group, resolved=resolved, regressed=regressed)
             return True
 
     def counts_per_minute(

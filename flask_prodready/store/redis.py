@@ -30,6 +30,16 @@ if existing then
   redis.call('HINCRBY', KEYS[2], 'count', 1)
   local last = tonumber(redis.call('HGET', KEYS[2], 'last_seen'))
   if tonumber(ARGV[3]) > last then redis.call('HSET', KEYS[2], 'last_seen', ARGV[3]) end
+  -- regresses(): resolved, then seen in another known release
+  local last_release = redis.call('HGET', KEYS[2], 'last_release') or ''
+  if redis.call('HGET', KEYS[2], 'resolved') == '1' then
+    local regressed = '0'
+    if fields.release ~= '' and last_release ~= '' and fields.release ~= last_release then
+      regressed = '1'
+    end
+    redis.call('HSET', KEYS[2], 'regressed', regressed)
+  end
+  if fields.release ~= '' then redis.call('HSET', KEYS[2], 'last_release', fields.release) end
   redis.call('HSET', KEYS[2], 'message', fields.message, 'route', fields.route,
              'method', fields.method, 'status', fields.status,
              'last_request_id', fields.last_request_id, 'resolved', '0')
@@ -37,7 +47,8 @@ else
   redis.call('HSET', KEYS[2], 'fingerprint', ARGV[1], 'exception_type', fields.exception_type,
              'message', fields.message, 'route', fields.route, 'method', fields.method,
              'status', fields.status, 'count', 1, 'first_seen', ARGV[3],
-             'last_seen', ARGV[3], 'last_request_id', fields.last_request_id, 'resolved', '0')
+             'last_seen', ARGV[3], 'last_request_id', fields.last_request_id, 'resolved', '0',
+             'first_release', fields.release, 'last_release', fields.release, 'regressed', '0')
 end
 redis.call('ZADD', KEYS[1], redis.call('HGET', KEYS[2], 'last_seen'), ARGV[1])
 redis.call('LPUSH', KEYS[3], ARGV[2])
@@ -118,6 +129,7 @@ class RedisErrorStore:
             "method": o.method,
             "status": o.status,
             "last_request_id": o.request_id or "",
+            "release": o.release,
         }
         minute = int(o.timestamp // 60) * 60
         keys = [
@@ -191,7 +203,10 @@ class RedisErrorStore:
         def work() -> bool:
             if not self._client.exists(key):
                 return False
-            self._client.hset(key, "resolved", "1" if resolved else "0")
+            if resolved:
+                self._client.hset(key, mapping={"resolved": "1", "regressed": "0"})
+            else:
+                self._client.hset(key, "resolved", "0")
             return True
 
         result: bool = self._call(work)
@@ -312,4 +327,7 @@ def _group(data: dict[str, str]) -> ErrorGroup:
         last_seen=float(data["last_seen"]),
         last_request_id=data.get("last_request_id") or None,
         resolved=data.get("resolved") == "1",
+        first_release=data.get("first_release", ""),
+        last_release=data.get("last_release", ""),
+        regressed=data.get("regressed") == "1",
     )

@@ -40,7 +40,10 @@ CREATE TABLE IF NOT EXISTS error_groups (
     first_seen REAL NOT NULL,
     last_seen REAL NOT NULL,
     last_request_id TEXT,
-    resolved INTEGER NOT NULL DEFAULT 0
+    resolved INTEGER NOT NULL DEFAULT 0,
+    first_release TEXT NOT NULL DEFAULT '',
+    last_release TEXT NOT NULL DEFAULT '',
+    regressed INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS error_groups_last_seen ON error_groups (last_seen);
 CREATE TABLE IF NOT EXISTS error_occurrences (
@@ -81,7 +84,16 @@ CREATE TABLE IF NOT EXISTS shared_values (
 
 _GROUP_COLUMNS = (
     "fingerprint, exception_type, message, route, method, status, count, first_seen, "
-    "last_seen, last_request_id, resolved"
+    "last_seen, last_request_id, resolved, first_release, last_release, regressed"
+)
+
+#: Columns added to ``error_groups`` after 0.1, with their declarations: a file written by
+#: an older version gains them when it is opened (and older versions still read and write it,
+#: naming their columns).
+_ADDED_GROUP_COLUMNS = (
+    ("first_release", "TEXT NOT NULL DEFAULT ''"),
+    ("last_release", "TEXT NOT NULL DEFAULT ''"),
+    ("regressed", "INTEGER NOT NULL DEFAULT 0"),
 )
 
 # Built from constants only.
@@ -117,7 +129,7 @@ class SQLiteErrorStore:
         self._connections_lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            _while_busy(lambda: self._connection().executescript(_SCHEMA), OPEN_RETRY_SECONDS)
+            _while_busy(lambda: _create_tables(self._connection()), OPEN_RETRY_SECONDS)
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the error store {self.path}: {exc}") from exc
 
@@ -177,13 +189,21 @@ class SQLiteErrorStore:
             try:
                 db.execute(
                     "INSERT INTO error_groups (fingerprint, exception_type, message, route, "
-                    "method, status, count, first_seen, last_seen, last_request_id, resolved) "
-                    "VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, 0) "
+                    "method, status, count, first_seen, last_seen, last_request_id, resolved, "
+                    "first_release, last_release, regressed) "
+                    "VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, 0, ?, ?, 0) "
                     "ON CONFLICT (fingerprint) DO UPDATE SET message = excluded.message, "
                     "route = excluded.route, method = excluded.method, "
                     "status = excluded.status, count = count + 1, "
                     "last_seen = max(last_seen, excluded.last_seen), "
-                    "last_request_id = excluded.last_request_id, resolved = 0",
+                    "last_request_id = excluded.last_request_id, "
+                    # Every right-hand side reads the row as it was: see regresses().
+                    "regressed = CASE WHEN resolved = 1 THEN (excluded.last_release != '' "
+                    "AND last_release != '' AND excluded.last_release != last_release) "
+                    "ELSE regressed END, "
+                    "last_release = CASE WHEN excluded.last_release != '' "
+                    "THEN excluded.last_release ELSE last_release END, "
+                    "resolved = 0",
                     (
                         o.fingerprint,
                         o.exception_type,
@@ -194,6 +214,8 @@ class SQLiteErrorStore:
                         o.timestamp,
                         o.timestamp,
                         o.request_id,
+                        o.release,
+                        o.release,
                     ),
                 )
                 db.execute(
@@ -282,8 +304,9 @@ class SQLiteErrorStore:
         """Resolve or reopen a group."""
         cursor = self._run(
             lambda db: db.execute(
-                "UPDATE error_groups SET resolved = ? WHERE fingerprint = ?",
-                (int(resolved), fingerprint),
+                "UPDATE error_groups SET resolved = ?, "
+                "regressed = CASE WHEN ? THEN 0 ELSE regressed END WHERE fingerprint = ?",
+                (int(resolved), int(resolved), fingerprint),
             )
         )
         return bool(cursor.rowcount)
@@ -462,8 +485,37 @@ class SQLiteErrorStore:
         self._local = threading.local()
 
 
+def _create_tables(db: sqlite3.Connection) -> None:
+    """Create the tables, and add the columns a file of an older version lacks."""
+    db.executescript(_SCHEMA)
+    present = {row[1] for row in db.execute("PRAGMA table_info(error_groups)")}
+    for name, declaration in _ADDED_GROUP_COLUMNS:
+        if name in present:
+            continue
+        try:
+            db.execute(f"ALTER TABLE error_groups ADD COLUMN {name} {declaration}")
+        except sqlite3.OperationalError as exc:
+            if "duplicate column" not in str(exc):  # another process added it first
+                raise
+
+
 def _group(row: Any) -> ErrorGroup:
-    (fingerprint, kind, message, route, method, status, count, first, last, rid, resolved) = row
+    (
+        fingerprint,
+        kind,
+        message,
+        route,
+        method,
+        status,
+        count,
+        first,
+        last,
+        rid,
+        resolved,
+        first_release,
+        last_release,
+        regressed,
+    ) = row
     return ErrorGroup(
         fingerprint=fingerprint,
         exception_type=kind,
@@ -476,6 +528,9 @@ def _group(row: Any) -> ErrorGroup:
         last_seen=float(last),
         last_request_id=rid,
         resolved=bool(resolved),
+        first_release=first_release,
+        last_release=last_release,
+        regressed=bool(regressed),
     )
 
 
