@@ -68,7 +68,8 @@ class Instance:
 class WorkerSync:
     """This process's heartbeat and log-level synchronisation.
 
-    :param version: the app's version shown on the dashboard.
+    :param version: the app's release (:mod:`flask_prodready.release`), shown on the
+        dashboard; the heartbeat's key stays ``version``.
 
     .. versionadded:: 0.1
     """

@@ -204,7 +204,7 @@ class ProdReady:
             self,
             loaded,
             tuple(part.name for part in enabled),
-            release=find_release(app.import_name, loaded.values),
+            release=find_release(app.import_name, loaded.values, sources=loaded.sources),
         )
         app.extensions[EXTENSION_KEY] = state
         try:

@@ -466,13 +466,14 @@ def test_a_multiprocess_directory_set_too_late_is_refused(
         make_app(app_dir)
 
 
-def run_in_multiprocess_mode(script: str, app_dir: AppDir) -> dict[str, Any]:
-    """Run ``script`` in a Python of its own with PROMETHEUS_MULTIPROC_DIR set before
-    prometheus_client loads; return the JSON object it prints last."""
+def run_in_multiprocess_mode(script: str, app_dir: AppDir, *args: str) -> dict[str, Any]:
+    """Run ``script`` (with the app folder and ``args`` as arguments) in a Python of its own
+    with PROMETHEUS_MULTIPROC_DIR set before prometheus_client loads; return the JSON object
+    it prints last. Every run in one test shares the directory, as workers do."""
     multiproc = app_dir.root / "multiproc"
-    multiproc.mkdir()
+    multiproc.mkdir(exist_ok=True)
     result = subprocess.run(
-        [sys.executable, "-c", script, str(app_dir.root)],
+        [sys.executable, "-c", script, str(app_dir.root), *args],
         env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(multiproc)},
         capture_output=True,
         text=True,
@@ -523,6 +524,39 @@ print(json.dumps({
     "le_inf": after[("flask_http_request_duration_seconds_bucket", "+Inf")],
 }))
 """
+
+
+_RELOAD_SCRIPT = """
+import json, os, sys
+from flask import Flask
+from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from flask_prodready import ProdReady
+
+root, release = sys.argv[1], sys.argv[2]
+app = Flask("multi", root_path=root, instance_path=root + "/instance")
+ProdReady(app, alerts_evaluate=False, log_destination="/dev/null", release=release)
+if len(sys.argv) > 3:  # the worker of the earlier release has exited: gunicorn's child_exit
+    mark_process_dead(int(sys.argv[3]))
+registry = CollectorRegistry()
+MultiProcessCollector(registry)
+versions = sorted(
+    sample.labels["version"]
+    for family in registry.collect()
+    for sample in family.samples
+    if sample.name == "prodready_app_info"
+)
+print(json.dumps({"pid": os.getpid(), "versions": versions}))
+"""
+
+
+def test_after_a_reload_onto_a_new_release_only_the_live_workers_release_is_shown(
+    app_dir: AppDir,
+) -> None:
+    old = run_in_multiprocess_mode(_RELOAD_SCRIPT, app_dir, "1.0")
+    assert old["versions"] == ["1.0"]
+    new = run_in_multiprocess_mode(_RELOAD_SCRIPT, app_dir, "1.1", str(old["pid"]))
+    assert new["versions"] == ["1.1"]
 
 
 def test_multiprocess_mode_counts_in_flight_and_totals_in_the_shared_files(

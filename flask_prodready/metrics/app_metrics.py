@@ -19,7 +19,7 @@ from typing import Any
 from wsgiref.types import WSGIEnvironment
 
 from flask import Response
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry, Gauge, Histogram
 from prometheus_flask_exporter import PrometheusMetrics
 
 from flask_prodready._series import RequestWriter, forget_after_fork, request_writer, value_adder
@@ -155,14 +155,15 @@ class Metrics:
         #: The labelled children of the outgoing series, by (host, method, status class):
         #: bounded by the host cap, the methods and the classes.
         self._outgoing_series: dict[tuple[str, str, str], tuple[Any, Any]] = {}
-        self.exporter.info(
+        # Ours, not exporter.info(): its "max" mode would keep a dead worker's release
+        # (a reload onto a new release) beside the new one until the master restarts.
+        Gauge(
             APP_INFO,
             "The app and the versions it runs",
-            app=app_name,
-            version=app_version,
-            prodready_version=__version__,
-            python_version=platform.python_version(),
-        )
+            ("app", "version", "prodready_version", "python_version"),
+            registry=self.registry,
+            multiprocess_mode="livemax",
+        ).labels(app_name, app_version, __version__, platform.python_version()).set(1)
         self._exception_type = CappedLabel(cap)
         self._error_class = CappedLabel(cap)
         self._drop_reason = CappedLabel(cap)

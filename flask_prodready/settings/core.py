@@ -55,8 +55,8 @@ SETTINGS: tuple[Setting, ...] = (
         "The running release of the app, e.g. `2.4.1` or the image's git SHA: the `version` "
         "label of `prodready_app_info`, the dashboard's Instances table and `flask prodready "
         "config`. When empty: `PRODREADY_METRICS_APP_VERSION`, then the first of the "
-        "environment variables `SENTRY_RELEASE`, `SOURCE_VERSION`, `GITHUB_SHA`, `K_REVISION` "
-        "and others that build platforms set, then the installed version of the distribution "
+        "environment variables `SENTRY_RELEASE`, `RENDER_GIT_COMMIT`, `K_REVISION` and others "
+        "that hosting platforms set, then the installed version of the distribution "
         "named like the app's top-level package, else `unknown`. See "
         "[Releases](deploying.md#releases).",
     ),
